@@ -1,0 +1,66 @@
+"""flytelite: async workflows with a content-addressed cache catalog.
+
+Layers, each importing only those above it:
+
+    _errors, _cache          exceptions, cache policy and statuses
+    _hashing                 canonical blake3 hashing of inputs
+    catalog/                 keys, entries, stores (local folder or any fsspec URL)
+    _task, _context          the decorator, the task model, the run context
+    _engine, _report         what happens to each call inside a run
+    _run, _map               `fl.run` and `fl.map`, the public entry points
+"""
+
+from ._cache import Cache as Cache
+from ._cache import CacheStatus as CacheStatus
+from ._engine import CatalogWarning as CatalogWarning
+from ._errors import FlyteliteError as FlyteliteError
+from ._errors import InputError as InputError
+from ._errors import NonRetryableError as NonRetryableError
+from ._errors import RunContextError as RunContextError
+from ._errors import TaskDefinitionError as TaskDefinitionError
+from ._errors import TaskFailedError as TaskFailedError
+from ._errors import TaskTimeoutError as TaskTimeoutError
+from ._errors import UnhashableInputError as UnhashableInputError
+from ._hashing import HashMethod as HashMethod
+from ._map import map as map
+from ._report import Report as Report
+from ._report import ReportRow as ReportRow
+from ._run import Run as Run
+from ._run import run as run
+from ._task import AsyncTask as AsyncTask
+from ._task import SyncTask as SyncTask
+from ._task import Task as Task
+from ._task import TaskEnvironment as TaskEnvironment
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncTask",
+    "Cache",
+    "CacheStatus",
+    "CatalogWarning",
+    "FlyteliteError",
+    "HashMethod",
+    "InputError",
+    "NonRetryableError",
+    "Report",
+    "ReportRow",
+    "Run",
+    "RunContextError",
+    "SyncTask",
+    "Task",
+    "TaskDefinitionError",
+    "TaskEnvironment",
+    "TaskFailedError",
+    "TaskTimeoutError",
+    "UnhashableInputError",
+    "__version__",
+    "map",
+    "run",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = __name__
+del _name, _obj

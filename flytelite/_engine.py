@@ -1,0 +1,321 @@
+"""The engine: what happens to every task call inside a run.
+
+For one call: bind the arguments, compute the cache key, consult the catalog,
+execute the body (async bodies on the event loop, sync bodies in worker threads)
+with retries and a timeout, write the outputs, and record a report row.
+
+The engine owns the run's event loop state. Identical cached calls in flight at
+once share one execution. Outputs of a body that returned are written even when
+the run is failing or being cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import threading
+import time
+import warnings
+from collections.abc import Coroutine
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from ._cache import CacheStatus
+from ._errors import NonRetryableError, RunContextError, TaskTimeoutError
+from ._report import Report, ReportRow
+from ._task import Task
+from .catalog import CatalogClient, Key
+
+__all__ = ["CatalogWarning", "Engine"]
+
+_BACKOFF_BASE = 0.05
+_BACKOFF_MAX = 2.0
+_perf = time.perf_counter
+
+
+class CatalogWarning(UserWarning):
+    """The cache store could not be read or written; the run went on without it."""
+
+
+class _LeaderGone(Exception):
+    """Internal: the call that was executing a shared key was cancelled."""
+
+
+class Engine:
+    """Executes the task calls of one run.
+
+    Args:
+        catalog: Where cached outputs are looked up and written.
+        run_id: Recorded as the producer of every entry this run writes.
+        max_threads: How many sync bodies may run at once.
+    """
+
+    def __init__(self, catalog: CatalogClient, *, run_id: str, max_threads: int) -> None:
+        self.catalog = catalog
+        self.run_id = run_id
+        self.report = Report()
+        self.max_threads = max_threads
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = -1
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._active: dict[asyncio.Task[Any], int] = {}
+        self._warned: set[str] = set()
+        self._tls = threading.local()
+        self._thread_slots: asyncio.Semaphore
+        self._threads: anyio.CapacityLimiter
+
+    # -- the Runner interface, used by tasks ------------------------------------------
+
+    def in_loop_thread(self) -> bool:
+        return threading.get_ident() == self._loop_thread
+
+    def call(self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if threading.get_ident() == self._loop_thread:
+            if task.is_async:
+                return self._call(task, args, kwargs)
+            raise RunContextError(
+                f"sync task {task.name!r} was called from async code inside a run, which "
+                f"would block the event loop; write `await {task.func.__name__}.aio(...)`."
+            )
+        return self.block_on(self._call(task, args, kwargs))
+
+    def call_async(
+        self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Coroutine[Any, Any, Any]:
+        return self._call(task, args, kwargs)
+
+    def block_on(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run `coro` on the loop and wait, from a worker thread.
+
+        A sync body that waits on other calls gives its thread slot back while it
+        waits, so nested sync calls cannot exhaust the slots and deadlock.
+        """
+        if self._loop is None or threading.get_ident() == self._loop_thread:
+            coro.close()
+            raise RunContextError("a blocking call cannot be made on the run's event loop.")
+        holds_slot = getattr(self._tls, "holds_slot", False)
+        self._tls.holds_slot = False
+        try:
+            wrapped = self._lend_slot(coro) if holds_slot else coro
+            return asyncio.run_coroutine_threadsafe(wrapped, self._loop).result()
+        finally:
+            self._tls.holds_slot = holds_slot
+
+    async def _lend_slot(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        self._thread_slots.release()
+        try:
+            return await coro
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._thread_slots.acquire()
+
+    # -- running a root call -----------------------------------------------------------
+
+    async def run(self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run `task` as the root of a run; the caller sets the run context."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._thread_slots = asyncio.Semaphore(self.max_threads)
+        self._threads = anyio.CapacityLimiter(math.inf)
+        try:
+            return await self._call(task, args, kwargs)
+        finally:
+            await self._cancel_orphans()
+
+    async def _cancel_orphans(self) -> None:
+        """Cancel calls still running when the root returned (e.g. gather siblings of a failure)."""
+        me = asyncio.current_task()
+        orphans = [t for t in self._active if t is not me and not t.done()]
+        for t in orphans:
+            t.cancel()
+        if orphans:
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait(orphans)
+
+    # -- one call -----------------------------------------------------------------------
+
+    async def _call(self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        row = ReportRow(task.name)
+        self.report.append(row)
+        started = _perf()
+        me = asyncio.current_task()
+        assert me is not None
+        active = self._active
+        active[me] = active.get(me, 0) + 1
+        try:
+            inputs = task.bind(args, kwargs)
+            if task.cache is None:
+                row.cache = CacheStatus.DISABLED
+                result = await self._execute(task, inputs, row)
+            else:
+                result = await self._cached(task, inputs, row)
+            row.status = "succeeded"
+            return result
+        except asyncio.CancelledError:
+            row.status = "cancelled"
+            raise
+        except BaseException as exc:
+            row.status = "failed"
+            row.exception = exc
+            raise
+        finally:
+            row.duration = _perf() - started
+            n = active[me] - 1
+            if n:
+                active[me] = n
+            else:
+                del active[me]
+
+    async def _cached(self, task: Task[..., Any], inputs: dict[str, Any], row: ReportRow) -> Any:
+        policy = task.cache
+        assert policy is not None
+        keyed = inputs
+        if policy.ignored_inputs:
+            keyed = {k: v for k, v in inputs.items() if k not in policy.ignored_inputs}
+        key = Key(
+            task.name,
+            task.cache_version,
+            keyed,
+            signature=task.signature_token,
+            hash_methods=task.hash_methods,
+        )
+        row.key = key.digest
+        while True:  # join an identical call already executing in this run
+            shared = self._inflight.get(key.digest)
+            if shared is None:
+                break
+            try:
+                result = await asyncio.shield(shared)
+            except _LeaderGone:
+                continue
+            row.cache = CacheStatus.HIT
+            return result
+        shared = asyncio.get_running_loop().create_future()
+        self._inflight[key.digest] = shared
+        try:
+            result = await self._lookup_execute_write(task, key, inputs, row)
+        except asyncio.CancelledError:
+            shared.set_exception(_LeaderGone())
+            shared.exception()  # retrieved: no "never retrieved" log if nobody waits
+            raise
+        except BaseException as exc:
+            shared.set_exception(exc)
+            shared.exception()
+            raise
+        else:
+            shared.set_result(result)
+            return result
+        finally:
+            del self._inflight[key.digest]
+
+    async def _lookup_execute_write(
+        self, task: Task[..., Any], key: Key, inputs: dict[str, Any], row: ReportRow
+    ) -> Any:
+        policy = task.cache
+        assert policy is not None
+        max_age = policy.max_age.total_seconds() if policy.max_age is not None else None
+        overwrite = policy.behavior == "override"
+        lookup_failed = False
+        if not overwrite:
+            try:
+                entry = await self._io(self.catalog.get, key)
+            except Exception as exc:
+                lookup_failed = True
+                self._warn("lookup", f"the cache at {_where(self.catalog)} could not be read "
+                           f"({type(exc).__name__}: {exc}); tasks execute without it.")
+            else:
+                if entry is not None:
+                    if max_age is None or entry.age <= max_age:
+                        row.cache = CacheStatus.HIT
+                        return entry.outputs
+                    row.miss_reason = f"entry expired (age {entry.age:.1f} s > max_age {max_age:g} s)"
+        row.cache = CacheStatus.LOOKUP_FAILURE if lookup_failed else CacheStatus.MISS
+        result = await self._execute(task, inputs, row)
+        # The body returned: its outputs are written even if this run is being cancelled.
+        with anyio.CancelScope(shield=True):
+            try:
+                status = await self._io(
+                    self.catalog.put, key, result, producer=self.run_id,
+                    overwrite=overwrite, max_age=max_age,
+                )
+            except Exception as exc:
+                status = CacheStatus.PUT_FAILURE
+                self._warn("put", f"outputs of {task.name!r} could not be written to the cache "
+                           f"at {_where(self.catalog)} ({type(exc).__name__}: {exc}); "
+                           f"results are returned but not cached.")
+        if not lookup_failed:
+            row.cache = status
+        return result
+
+    async def _io(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await anyio.to_thread.run_sync(
+            functools.partial(fn, *args, **kwargs), limiter=self._threads
+        )
+
+    def _warn(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            warnings.warn(message, CatalogWarning, stacklevel=2)
+
+    # -- executing a body ----------------------------------------------------------------
+
+    async def _execute(self, task: Task[..., Any], inputs: dict[str, Any], row: ReportRow) -> Any:
+        args, kwargs = task.call_args(inputs)
+        attempt = 0
+        while True:
+            attempt += 1
+            row.attempts = attempt
+            try:
+                if task.is_async:
+                    return await self._run_async_body(task, args, kwargs)
+                return await self._run_sync_body(task, args, kwargs)
+            except NonRetryableError:
+                raise
+            except Exception:
+                if attempt > task.retries:
+                    raise
+            await asyncio.sleep(min(_BACKOFF_BASE * 2 ** (attempt - 1), _BACKOFF_MAX))
+
+    async def _run_async_body(self, task: Task[..., Any], args: Any, kwargs: Any) -> Any:
+        if task.timeout is None:
+            return await task.func(*args, **kwargs)
+        with anyio.move_on_after(task.timeout):
+            return await task.func(*args, **kwargs)
+        raise TaskTimeoutError(
+            f"task {task.name!r} timed out after {task.timeout:g} s and was cancelled.",
+            task=task.name,
+            timeout=task.timeout,
+        )
+
+    async def _run_sync_body(self, task: Task[..., Any], args: Any, kwargs: Any) -> Any:
+        async with self._thread_slots:
+            if task.timeout is None:
+                return await anyio.to_thread.run_sync(
+                    self._in_worker, task.func, args, kwargs, limiter=self._threads
+                )
+            with anyio.move_on_after(task.timeout):
+                return await anyio.to_thread.run_sync(
+                    self._in_worker, task.func, args, kwargs,
+                    limiter=self._threads, abandon_on_cancel=True,
+                )
+        raise TaskTimeoutError(
+            f"task {task.name!r} timed out after {task.timeout:g} s. Its body runs in a worker "
+            f"thread, which cannot be stopped: it may still be running, and its result will be "
+            f"discarded. Make the body async for a hard stop.",
+            task=task.name,
+            timeout=task.timeout,
+        )
+
+    def _in_worker(self, func: Any, args: Any, kwargs: Any) -> Any:
+        self._tls.holds_slot = True
+        try:
+            return func(*args, **kwargs)
+        finally:
+            self._tls.holds_slot = False
+
+
+def _where(catalog: CatalogClient) -> str:
+    return str(getattr(catalog, "url", type(catalog).__name__))

@@ -1,0 +1,114 @@
+"""Exceptions raised by flytelite.
+
+Every exception flytelite raises on its own behalf derives from one root, and,
+where the meaning matches, from the standard library exception a caller would
+already catch::
+
+    FlyteliteError
+    ├── InputError (TypeError)              a call's arguments do not fit the task
+    │   └── UnhashableInputError            an input of a cached task cannot be hashed
+    ├── TaskDefinitionError (TypeError)     a decorator was given options it cannot use
+    ├── NonRetryableError                   raised by a task body: fail without retrying
+    ├── TaskFailedError                     `fl.run` reports the failure of a task
+    ├── TaskTimeoutError (TimeoutError)     a call ran past its `timeout`
+    └── RunContextError (RuntimeError)      an API was used where it cannot work
+
+A task body's own exceptions are never wrapped inside a run: a parent that
+awaits a failed child sees the child's exception, exactly as with plain asyncio.
+Only `fl.run` wraps, so that its caller learns which task failed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FlyteliteError",
+    "InputError",
+    "NonRetryableError",
+    "RunContextError",
+    "TaskDefinitionError",
+    "TaskFailedError",
+    "TaskTimeoutError",
+    "UnhashableInputError",
+]
+
+
+class FlyteliteError(Exception):
+    """Root of every exception flytelite raises on its own behalf."""
+
+
+class InputError(FlyteliteError, TypeError):
+    """Raised when a task call's arguments do not fit the task's signature."""
+
+    def __init__(self, message: str, *, task: str, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.task = task
+        self.parameter = parameter
+
+
+class UnhashableInputError(InputError):
+    """Raised when an input of a cached task has no deterministic hash.
+
+    Raised before the task executes. `.task`, `.parameter` and `.type_name`
+    say which value it was; `.path` locates it inside a nested value.
+    """
+
+    def __init__(
+        self,
+        *,
+        task: str,
+        parameter: str,
+        type_name: str,
+        path: str = "",
+        detail: str = "",
+    ) -> None:
+        where = f"{parameter}{path}"
+        reason = detail or f"flytelite cannot hash a value of type {type_name!r}"
+        message = (
+            f"task {task!r}: input {where!r} cannot be used in a cache key: {reason}. "
+            f"Give the class a `__flytelite_hash__(self)` method returning a stable value, "
+            f"annotate the parameter with `Annotated[{type_name}, fl.HashMethod(fn)]`, "
+            f"or leave it out of the key with `fl.Cache(ignored_inputs=({parameter!r},))`."
+        )
+        super().__init__(message, task=task, parameter=parameter)
+        self.type_name = type_name
+        self.path = path
+
+
+class TaskDefinitionError(FlyteliteError, TypeError):
+    """Raised when a task is declared with options that cannot work."""
+
+
+class NonRetryableError(FlyteliteError):
+    """Raise this from a task body to fail the call at once, without retries."""
+
+
+class TaskFailedError(FlyteliteError):
+    """Raised by `fl.run` when a task of the run failed.
+
+    `.task` names the task whose body raised first, `.root` the task that
+    `fl.run` was given, `.report` is the run's report up to the failure, and
+    `__cause__` is the body's own exception.
+    """
+
+    def __init__(
+        self, message: str, *, task: str, root: str, run_id: str, report: object = None
+    ) -> None:
+        super().__init__(message)
+        self.task = task
+        self.root = root
+        self.run_id = run_id
+        self.report = report
+
+
+class TaskTimeoutError(FlyteliteError, TimeoutError):
+    """Raised when a task call runs longer than its `timeout`."""
+
+    def __init__(self, message: str, *, task: str, timeout: float) -> None:
+        super().__init__(message)
+        self.task = task
+        self.timeout = timeout
+
+
+class RunContextError(FlyteliteError, RuntimeError):
+    """Raised when an API is used somewhere it cannot work (e.g. `fl.run` inside a run)."""
+

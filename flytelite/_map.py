@@ -1,0 +1,158 @@
+"""`fl.map`: call a task over iterables, with bounded concurrency, results in input order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+
+from ._context import Runner, current_runner
+from ._errors import RunContextError
+from ._task import Task
+
+__all__ = ["map"]
+
+
+def _check(task: Any, concurrency: int | None) -> None:
+    if not isinstance(task, Task):
+        raise TypeError(f"fl.map expects a task, got {task!r}; decorate the function with @env.task.")
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
+        raise ValueError(f"fl.map(..., concurrency={concurrency!r}): give an int >= 1, or None.")
+
+
+class _Map:
+    """Call `task` once per item of the zipped iterables; yield results in input order.
+
+    `fl.map(...)` is a generator for sync code (including sync task bodies inside
+    a run); `fl.map.aio(...)` is the async iterator for async code.
+
+    Args:
+        task: The task to call.
+        *iterables: One iterable per positional parameter, zipped.
+        concurrency: At most this many calls in flight (and exactly this many
+            while enough items remain). `None`: all at once.
+        return_exceptions: Yield a failed item's exception instead of raising it.
+    """
+
+    def __call__(
+        self,
+        task: Task[..., Any],
+        /,
+        *iterables: Iterable[Any],
+        concurrency: int | None = None,
+        return_exceptions: bool = True,
+    ) -> Iterator[Any]:
+        _check(task, concurrency)
+        runner = current_runner.get()
+        if runner is None:
+            return _plain(task, iterables, return_exceptions)
+        if runner.in_loop_thread():
+            raise RunContextError(
+                "fl.map(...) blocks, and was called on the run's event loop; "
+                "in async code write `async for r in fl.map.aio(...)`."
+            )
+        agen = _map_aio(task, iterables, concurrency, return_exceptions)
+        return _drive(runner, agen)
+
+    def aio(
+        self,
+        task: Task[..., Any],
+        /,
+        *iterables: Iterable[Any],
+        concurrency: int | None = None,
+        return_exceptions: bool = True,
+    ) -> AsyncIterator[Any]:
+        """The async iterator form of `fl.map`."""
+        _check(task, concurrency)
+        return _map_aio(task, iterables, concurrency, return_exceptions)
+
+
+def _plain(task: Task[..., Any], iterables: Any, return_exceptions: bool) -> Iterator[Any]:
+    """Outside a run: the plain function, one item after another."""
+    for args in zip(*iterables):
+        try:
+            if task.is_async:
+                yield asyncio.run(task.func(*args))
+            else:
+                yield task.func(*args)
+        except Exception as exc:
+            if not return_exceptions:
+                raise
+            yield exc
+
+
+def _drive(runner: Runner, agen: AsyncIterator[Any]) -> Iterator[Any]:
+    try:
+        while True:
+            try:
+                yield runner.block_on(agen.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        runner.block_on(agen.aclose())  # type: ignore[attr-defined]
+
+
+async def _map_aio(
+    task: Task[..., Any],
+    iterables: tuple[Iterable[Any], ...],
+    concurrency: int | None,
+    return_exceptions: bool,
+) -> AsyncIterator[Any]:
+    items = enumerate(zip(*iterables))
+    done: dict[int, tuple[bool, Any]] = {}
+    wakeup = asyncio.Event()
+    running = 0
+
+    async def worker(first: tuple[int, tuple[Any, ...]] | None) -> None:
+        nonlocal running
+        try:
+            item = first
+            while True:
+                if item is None:
+                    item = next(items, None)  # one loop, one thread: the iterator is shared safely
+                    if item is None:
+                        return
+                i, args = item
+                try:
+                    done[i] = (True, await task.aio(*args))
+                except Exception as exc:
+                    done[i] = (False, exc)
+                wakeup.set()
+                if concurrency is None:
+                    return
+                item = None
+        finally:
+            running -= 1
+            wakeup.set()
+
+    workers: list[asyncio.Task[None]] = []
+    if concurrency is None:
+        for item in items:
+            workers.append(asyncio.ensure_future(worker(item)))
+    else:
+        workers = [asyncio.ensure_future(worker(None)) for _ in range(concurrency)]
+    running = len(workers)
+    try:
+        nxt = 0
+        while True:
+            while nxt in done:
+                ok, value = done.pop(nxt)
+                nxt += 1
+                if ok or return_exceptions:
+                    yield value
+                else:
+                    raise value
+            if running == 0:
+                return
+            wakeup.clear()
+            await wakeup.wait()
+    finally:
+        for w in workers:
+            w.cancel()
+        if workers:
+            await asyncio.wait(workers)
+
+
+map = _Map()

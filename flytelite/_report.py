@@ -1,0 +1,108 @@
+"""The run report: one row per task call, and a summary table per task."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._cache import CacheStatus
+
+__all__ = ["Report", "ReportRow"]
+
+_EXECUTED = (CacheStatus.DISABLED, CacheStatus.MISS, CacheStatus.POPULATED,
+             CacheStatus.LOOKUP_FAILURE, CacheStatus.PUT_FAILURE)
+
+
+@dataclass(eq=False)
+class ReportRow:
+    """What happened to one task call.
+
+    Attributes:
+        task: The task's identity, `"env.function"`.
+        cache: The catalog status of the call's outputs.
+        spec_cache: For dynamic workflows, the status of the compiled spec; else `None`.
+        attempts: How many times the body ran (0 for a cache hit).
+        duration: Seconds from the call to its result.
+        status: `"running"`, `"succeeded"`, `"failed"` or `"cancelled"`.
+        key: The cache key's digest, for cached calls.
+        miss_reason: Why a cached call executed, where known.
+        exception: The exception the call failed with.
+    """
+
+    task: str
+    cache: CacheStatus = CacheStatus.SKIPPED
+    spec_cache: CacheStatus | None = None
+    attempts: int = 0
+    duration: float = 0.0
+    status: str = "running"
+    key: str | None = None
+    miss_reason: str | None = None
+    exception: BaseException | None = field(default=None, repr=False)
+
+    @property
+    def error(self) -> str | None:
+        """`"ExceptionType: message"` of a failed call."""
+        exc = self.exception
+        return None if exc is None else f"{type(exc).__name__}: {exc}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "task": self.task,
+            "status": self.status,
+            "cache": self.cache.value,
+            "spec_cache": self.spec_cache.value if self.spec_cache else None,
+            "attempts": self.attempts,
+            "duration": self.duration,
+            "key": self.key,
+            "error": self.error,
+        }
+        if self.miss_reason is not None:
+            out["miss_reason"] = self.miss_reason
+        return out
+
+
+class Report(list[ReportRow]):
+    """The rows of a run, in the order the calls started; `str()` is a summary table."""
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """One plain dict per call, for tools (JSON-ready)."""
+        return [row.to_dict() for row in self]
+
+    def by_task(self, task: str) -> list[ReportRow]:
+        """The rows of one task; `task` is an identity or a bare function name."""
+        return [r for r in self if r.task == task or r.task.rsplit(".", 1)[-1] == task]
+
+    def counts(self) -> Counter[CacheStatus]:
+        return Counter(row.cache for row in self)
+
+    def __str__(self) -> str:
+        groups: dict[str, list[ReportRow]] = {}
+        for row in self:
+            groups.setdefault(row.task, []).append(row)
+        header = ("task", "calls", "hits", "executed", "failed", "total s", "p95 s")
+        lines = [header]
+        for task, rows in groups.items():
+            durations = sorted(r.duration for r in rows)
+            p95 = durations[max(0, math.ceil(0.95 * len(durations)) - 1)]
+            lines.append((
+                task,
+                str(len(rows)),
+                str(sum(r.cache is CacheStatus.HIT for r in rows)),
+                str(sum(r.cache in _EXECUTED and r.attempts > 0 for r in rows)),
+                str(sum(r.status == "failed" for r in rows)),
+                f"{sum(durations):.3f}",
+                f"{p95:.3f}",
+            ))
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        out = []
+        for n, line in enumerate(lines):
+            cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:])]
+            out.append("  ".join(cells).rstrip())
+            if n == 0:
+                out.append("  ".join("-" * w for w in widths))
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        return f"<Report {len(self)} calls>"

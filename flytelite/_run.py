@@ -1,0 +1,150 @@
+"""`fl.run`: the entry point that runs a task as the root of a workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._context import current_runner
+from ._engine import Engine
+from ._errors import RunContextError, TaskFailedError
+from ._report import Report
+from ._task import Task
+from .catalog import FsspecCatalog, Key, default_cache_url
+
+__all__ = ["Run", "run"]
+
+DEFAULT_MAX_THREADS = 64
+
+
+@dataclass
+class Run:
+    """A finished run.
+
+    Attributes:
+        outputs: The root task's return value.
+        report: One row per task call (`str(report)` is a summary table).
+        run_id: This run's id, recorded as the producer of the entries it wrote.
+        cache_url: The cache the run used.
+    """
+
+    outputs: Any
+    report: Report = field(repr=False)
+    run_id: str
+    cache_url: str
+
+
+def _new_run_id() -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
+
+
+def _check_root(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Fail before anything executes: not a task, bad arguments, unhashable inputs."""
+    if not isinstance(task, Task):
+        raise TypeError(
+            f"fl.run expects a task, got {task!r}; decorate the function with @env.task."
+        )
+    inputs = task.bind(args, kwargs)
+    policy = task.cache
+    if policy is not None:
+        keyed = {k: v for k, v in inputs.items() if k not in policy.ignored_inputs}
+        Key(task.name, task.cache_version, keyed, signature=task.signature_token,
+            hash_methods=task.hash_methods)
+
+
+class _RunFunction:
+    """Run a task as the root of a workflow and return a `Run`.
+
+    `fl.run(task, *args, **kwargs)` blocks; `await fl.run.aio(...)` is the same
+    for callers already inside an event loop.
+
+    Args:
+        task: The root task.
+        *args: Its positional arguments.
+        cache_url: Where the cache lives (any fsspec URL). Default:
+            `FLYTELITE_CACHE_URL`, else a per-user cache folder.
+        storage_options: fsspec options for the cache's file system.
+        **kwargs: The task's keyword arguments.
+
+    Raises:
+        InputError: the arguments do not fit the task (nothing ran).
+        UnhashableInputError: an input of a cached root task cannot be hashed (nothing ran).
+        TaskFailedError: a task failed; it names the task and chains its exception.
+        RunContextError: called inside a run, or `fl.run` inside a running event loop.
+    """
+
+    def __call__(
+        self,
+        task: Any,
+        /,
+        *args: Any,
+        cache_url: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Run:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RunContextError(
+                "fl.run(...) was called from a running event loop; use `await fl.run.aio(...)`."
+            )
+        self._check_not_nested()
+        _check_root(task, args, kwargs)
+        return asyncio.run(
+            self.aio(task, *args, cache_url=cache_url, storage_options=storage_options, **kwargs)
+        )
+
+    async def aio(
+        self,
+        task: Any,
+        /,
+        *args: Any,
+        cache_url: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Run:
+        """The awaitable form of `fl.run`."""
+        self._check_not_nested()
+        _check_root(task, args, kwargs)
+        url = cache_url or default_cache_url()
+        engine = Engine(
+            FsspecCatalog(url, storage_options),
+            run_id=_new_run_id(),
+            max_threads=DEFAULT_MAX_THREADS,
+        )
+        token = current_runner.set(engine)
+        try:
+            outputs = await engine.run(task, args, kwargs)
+        except Exception as exc:
+            raise _failure(engine, task.name, exc) from exc
+        finally:
+            current_runner.reset(token)
+        return Run(outputs=outputs, report=engine.report, run_id=engine.run_id, cache_url=url)
+
+    @staticmethod
+    def _check_not_nested() -> None:
+        if current_runner.get() is not None:
+            raise RunContextError(
+                "fl.run(...) was called inside a run; call the task directly instead "
+                "(`await t(...)`, or `t(...)` from a sync task)."
+            )
+
+
+def _failure(engine: Engine, root: str, exc: BaseException) -> TaskFailedError:
+    origin = next((row.task for row in engine.report if row.exception is exc), root)
+    where = "" if origin == root else f" (in a run of {root!r})"
+    return TaskFailedError(
+        f"task {origin!r} failed{where}: {type(exc).__name__}: {exc}",
+        task=origin,
+        root=root,
+        run_id=engine.run_id,
+        report=engine.report,
+    )
+
+
+run = _RunFunction()

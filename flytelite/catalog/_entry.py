@@ -1,0 +1,157 @@
+"""The on-store format of one cache entry.
+
+One entry is one object::
+
+    magic (8 bytes) | header length (u32 LE) | header (JSON) | seal (32 bytes) | payload
+
+The header holds the format version, the key, the task, the cache version,
+`created_at` (seconds since the epoch, sub-second), the producing run, and the
+payload's size and blake3 digest. The seal is blake3 over magic, length and
+header; since the header carries the payload's digest, the seal vouches for the
+whole object. A reader checks everything before it unpickles anything: a torn,
+corrupt or foreign object is reported as a problem, never loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import blake3
+
+__all__ = ["Entry", "EntryProblem", "decode_entry", "encode_entry"]
+
+MAGIC = b"FLTLENT\x01"
+FORMAT_VERSION = 1
+_LEN = struct.Struct("<I")
+_PREFIX = len(MAGIC) + _LEN.size
+_SEAL = 32
+_MAX_HEADER = 1 << 20
+_BIG_PAYLOAD = 1 << 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cache entry: the outputs of a call and where they came from."""
+
+    key: str
+    task: str
+    cache_version: str
+    created_at: float
+    producer: str
+    payload: bytes | memoryview = field(repr=False)
+    outputs: Any = field(default=None, repr=False)
+
+    @property
+    def age(self) -> float:
+        """Seconds since the entry was written."""
+        return time.time() - self.created_at
+
+
+class EntryProblem(Exception):
+    """Internal: why stored bytes are not a usable entry (a miss, never an error)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _digest(payload: bytes | memoryview) -> str:
+    threads = blake3.blake3.AUTO if len(payload) >= _BIG_PAYLOAD else 1
+    return blake3.blake3(payload, max_threads=threads).hexdigest()
+
+
+def dump_outputs(outputs: Any) -> bytes:
+    import cloudpickle  # lazily: it costs import time, and only cached calls need it
+
+    data: bytes = cloudpickle.dumps(outputs, protocol=5)
+    return data
+
+
+def encode_entry(
+    *, key: str, task: str, cache_version: str, producer: str, payload: bytes
+) -> list[bytes]:
+    """The entry's bytes, as parts to write one after another (the payload is not copied)."""
+    header = json.dumps(
+        {
+            "format": FORMAT_VERSION,
+            "key": key,
+            "task": task,
+            "cache_version": cache_version,
+            "created_at": time.time(),
+            "producer": producer,
+            "payload_size": len(payload),
+            "payload_blake3": _digest(payload),
+        },
+        separators=(",", ":"),
+    ).encode()
+    prefix = MAGIC + _LEN.pack(len(header)) + header
+    return [prefix + blake3.blake3(prefix).digest(), payload]
+
+
+def decode_entry(data: bytes, *, key: str) -> Entry:
+    """Check stored bytes and return the entry, with its outputs not yet loaded.
+
+    Raises:
+        EntryProblem: the bytes are truncated, corrupt, foreign, or another key's.
+    """
+    if len(data) < _PREFIX or data[: len(MAGIC)] != MAGIC:
+        if MAGIC.startswith(data[: len(MAGIC)]):
+            raise EntryProblem("truncated")
+        raise EntryProblem("foreign format")
+    (header_len,) = _LEN.unpack_from(data, len(MAGIC))
+    if header_len > _MAX_HEADER:
+        raise EntryProblem("corrupt")
+    body_start = _PREFIX + header_len + _SEAL
+    if len(data) < body_start:
+        raise EntryProblem("truncated")
+    prefix = data[: _PREFIX + header_len]
+    if blake3.blake3(prefix).digest() != data[_PREFIX + header_len : body_start]:
+        raise EntryProblem("corrupt")
+    try:
+        header = json.loads(prefix[_PREFIX:])
+    except ValueError:
+        raise EntryProblem("corrupt") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
+        raise EntryProblem("foreign format")
+    if header.get("key") != key:
+        raise EntryProblem("foreign key")
+    payload = memoryview(data)[body_start:]  # no copy: payloads may be large
+    if len(payload) != header.get("payload_size"):
+        raise EntryProblem("truncated")
+    if _digest(payload) != header.get("payload_blake3"):
+        raise EntryProblem("corrupt")
+    return Entry(
+        key=key,
+        task=str(header.get("task")),
+        cache_version=str(header.get("cache_version")),
+        created_at=float(header.get("created_at", 0.0)),
+        producer=str(header.get("producer")),
+        payload=payload,
+    )
+
+
+def load_outputs(entry: Entry) -> Entry:
+    """The entry with its outputs unpickled.
+
+    Raises:
+        EntryProblem: the payload cannot be loaded here (e.g. a class is gone).
+    """
+    import pickle
+
+    try:
+        outputs = pickle.loads(entry.payload)
+    except Exception as exc:  # a checked payload that no longer loads: a miss
+        raise EntryProblem(f"unloadable ({type(exc).__name__}: {exc})") from None
+    return Entry(
+        key=entry.key,
+        task=entry.task,
+        cache_version=entry.cache_version,
+        created_at=entry.created_at,
+        producer=entry.producer,
+        payload=entry.payload,
+        outputs=outputs,
+    )

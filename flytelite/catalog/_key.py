@@ -1,0 +1,67 @@
+"""Cache keys: what identifies one cached call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import blake3
+
+from .._hashing import HashMethod, hash_inputs, hash_value
+
+__all__ = ["Key"]
+
+_KEY_DOMAIN = b"flytelite-key-1"
+
+
+class Key:
+    """The identity of one cached call.
+
+    A key is the blake3 digest of a canonical encoding of the task identifier,
+    its cache version, its signature, and the hash of each input. Inputs are
+    hashed when the key is built, so an unhashable input fails here, before the
+    task executes.
+
+    Args:
+        identifier: The task's fully qualified name, `"env.function"`.
+        cache_version: The task's cache version.
+        inputs: The bound inputs that take part in the key.
+        signature: The task's parameter list (names and kinds): adding,
+            removing or renaming a parameter changes every key of the task.
+        hash_methods: Per-parameter `HashMethod` overrides.
+    """
+
+    __slots__ = ("cache_version", "digest", "identifier", "input_hashes", "signature")
+
+    def __init__(
+        self,
+        identifier: str,
+        cache_version: str,
+        inputs: Mapping[str, Any],
+        *,
+        signature: tuple[str, ...] = (),
+        hash_methods: Mapping[str, HashMethod] | None = None,
+    ) -> None:
+        self.identifier = identifier
+        self.cache_version = cache_version
+        self.signature = signature
+        self.input_hashes = hash_inputs(identifier, inputs, hash_methods)
+        h = blake3.blake3(_KEY_DOMAIN)
+        h.update(hash_value((identifier, cache_version, signature)))
+        for name in sorted(self.input_hashes):
+            h.update(hash_value(name))
+            h.update(self.input_hashes[name])
+        self.digest: str = h.hexdigest()
+
+    @property
+    def signature_hash(self) -> str:
+        return hash_value(self.signature).hex()[:16]
+
+    def __repr__(self) -> str:
+        return f"Key({self.identifier!r}, {self.cache_version!r}, {self.digest[:12]}…)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Key) and other.digest == self.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)

@@ -1,0 +1,187 @@
+"""Object stores under a catalog: a local folder, or any fsspec URL.
+
+A store reads and writes whole objects by relative path. Writes are atomic: a
+reader sees the old object, the new one, or none, never a part. `exclusive`
+writes create only if absent (the first writer wins).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+import blake3
+
+__all__ = ["FsspecStore", "LocalStore", "ObjectInfo", "Store", "open_store", "safe_name"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_name(name: str) -> str:
+    """A single path component for `name`: no separators, no `..`, no collisions.
+
+    Names that needed changes get a short digest of the original appended, so
+    `a/b` and `a_b` stay apart.
+    """
+    cleaned = _UNSAFE.sub("_", name).strip(".")[:100]
+    if cleaned == name and name:
+        return name
+    return f"{cleaned or 'x'}-{blake3.blake3(name.encode()).hexdigest()[:8]}"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    path: str
+    size: int
+    mtime: float
+
+
+class Store(Protocol):
+    """Whole-object storage, addressed by `/`-separated relative paths."""
+
+    url: str
+
+    def read(self, path: str) -> bytes | None:
+        """The object's bytes, or `None` if there is none."""
+
+    def write(self, path: str, parts: Sequence[bytes | memoryview], *, exclusive: bool) -> bool:
+        """Write the object atomically; with `exclusive`, only if absent (else `False`)."""
+
+    def delete(self, path: str) -> None:
+        """Remove the object; a missing object is not an error."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object under `prefix`."""
+
+
+class LocalStore:
+    """A folder on a local file system, written with plain `os` calls."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().absolute()
+        self.url = str(self.root)
+        self._made: set[Path] = set()
+
+    def _path(self, path: str) -> Path:
+        return self.root.joinpath(*path.split("/"))
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with open(self._path(path), "rb") as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def write(self, path: str, parts: Sequence[bytes | memoryview], *, exclusive: bool) -> bool:
+        target = self._path(path)
+        folder = target.parent
+        if folder not in self._made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(folder)
+        tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                for part in parts:
+                    f.write(part)
+            if not exclusive:
+                os.replace(tmp, target)
+                return True
+            try:
+                os.link(tmp, target)  # create-if-absent: EEXIST means another writer won
+            except FileExistsError:
+                return False
+            return True
+        except FileNotFoundError:
+            self._made.discard(folder)  # the folder was removed under us (cache clear)
+            raise
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+    def delete(self, path: str) -> None:
+        try:
+            os.unlink(self._path(path))
+        except FileNotFoundError:
+            pass
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return
+        for folder, _dirs, files in os.walk(base):
+            for name in files:
+                if name.endswith(".tmp"):
+                    continue
+                full = Path(folder, name)
+                try:
+                    st = full.stat()
+                except FileNotFoundError:
+                    continue
+                yield ObjectInfo(full.relative_to(self.root).as_posix(), st.st_size, st.st_mtime)
+
+
+class FsspecStore:
+    """Any fsspec file system (`memory://`, `s3://`, `gs://`, ...)."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        import fsspec
+
+        self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self.root = root.rstrip("/")
+        self.url = url
+
+    def _path(self, path: str) -> str:
+        return f"{self.root}/{path}"
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            data: bytes = self.fs.cat_file(self._path(path))
+        except FileNotFoundError:
+            return None
+        return data
+
+    def write(self, path: str, parts: Sequence[bytes | memoryview], *, exclusive: bool) -> bool:
+        full = self._path(path)
+        # Check-then-write: atomic per object, but two writers racing on one new key
+        # may both write (both entries are valid; the later one stays).
+        if exclusive and self.fs.exists(full):
+            return False
+        self.fs.pipe_file(full, b"".join(parts))
+        return True
+
+    def delete(self, path: str) -> None:
+        try:
+            self.fs.rm_file(self._path(path))
+        except FileNotFoundError:
+            pass
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = self._path(prefix) if prefix else self.root
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return
+        cut = len(self.root) + 1
+        for full, info in found.items():
+            mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0.0
+            if hasattr(mtime, "timestamp"):
+                mtime = mtime.timestamp()
+            yield ObjectInfo(full[cut:], int(info.get("size") or 0), float(mtime))
+
+
+def open_store(url: str, storage_options: dict[str, Any] | None = None) -> Store:
+    """The store for `url`: local paths and `file://` URLs use plain `os` calls."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("", "file") or (len(parsed.scheme) == 1 and os.name == "nt"):
+        if parsed.scheme == "file":
+            return LocalStore(unquote(parsed.path))
+        return LocalStore(url)
+    return FsspecStore(url, storage_options)
