@@ -44,6 +44,30 @@ class _LeaderGone(Exception):
     """Internal: the call that was executing a shared key was cancelled."""
 
 
+class _CancelledAfterReturn(asyncio.CancelledError):
+    """Internal: cancelled while a sync body ran on; the body returned `result` since."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result
+
+
+async def _settle(aw: asyncio.Future[Any]) -> tuple[Any, bool]:
+    """Wait for `aw` even if the waiting task is cancelled meanwhile.
+
+    Returns `aw`'s result and whether a cancellation arrived; the caller re-raises
+    it once the work is safe. Used where stopping halfway would lose finished work.
+    """
+    cancelled = False
+    while True:
+        try:
+            return await asyncio.shield(aw), cancelled
+        except asyncio.CancelledError:
+            if aw.cancelled():
+                raise
+            cancelled = True
+
+
 class Engine:
     """Executes the task calls of one run.
 
@@ -109,8 +133,9 @@ class Engine:
         try:
             return await coro
         finally:
-            with anyio.CancelScope(shield=True):
-                await self._thread_slots.acquire()
+            _, cancelled = await _settle(asyncio.ensure_future(self._thread_slots.acquire()))
+            if cancelled:
+                raise asyncio.CancelledError
 
     # -- running a root call -----------------------------------------------------------
 
@@ -132,8 +157,9 @@ class Engine:
         for t in orphans:
             t.cancel()
         if orphans:
-            with anyio.CancelScope(shield=True):
-                await asyncio.wait(orphans)
+            _, cancelled = await _settle(asyncio.ensure_future(asyncio.wait(orphans)))
+            if cancelled:
+                raise asyncio.CancelledError
 
     # -- one call -----------------------------------------------------------------------
 
@@ -233,21 +259,25 @@ class Engine:
                         return entry.outputs
                     row.miss_reason = f"entry expired (age {entry.age:.1f} s > max_age {max_age:g} s)"
         row.cache = CacheStatus.LOOKUP_FAILURE if lookup_failed else CacheStatus.MISS
-        result = await self._execute(task, inputs, row)
-        # The body returned: its outputs are written even if this run is being cancelled.
-        with anyio.CancelScope(shield=True):
-            try:
-                status = await self._io(
-                    self.catalog.put, key, result, producer=self.run_id,
-                    overwrite=overwrite, max_age=max_age,
-                )
-            except Exception as exc:
-                status = CacheStatus.PUT_FAILURE
-                self._warn("put", f"outputs of {task.name!r} could not be written to the cache "
-                           f"at {_where(self.catalog)} ({type(exc).__name__}: {exc}); "
-                           f"results are returned but not cached.")
+        cancelled = False
+        try:
+            result = await self._execute(task, inputs, row, keep=True)
+        except _CancelledAfterReturn as exc:
+            result, cancelled = exc.result, True
+        # The body returned: its outputs are written even if the run is being cancelled.
+        put = self._io(self.catalog.put, key, result, producer=self.run_id,
+                       overwrite=overwrite, max_age=max_age)
+        try:
+            status, cancelled_now = await _settle(asyncio.ensure_future(put))
+        except Exception as exc:
+            status, cancelled_now = CacheStatus.PUT_FAILURE, False
+            self._warn("put", f"outputs of {task.name!r} could not be written to the cache "
+                       f"at {_where(self.catalog)} ({type(exc).__name__}: {exc}); "
+                       f"results are returned but not cached.")
         if not lookup_failed:
             row.cache = status
+        if cancelled or cancelled_now:
+            raise asyncio.CancelledError
         return result
 
     async def _io(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -262,7 +292,15 @@ class Engine:
 
     # -- executing a body ----------------------------------------------------------------
 
-    async def _execute(self, task: Task[..., Any], inputs: dict[str, Any], row: ReportRow) -> Any:
+    async def _execute(
+        self, task: Task[..., Any], inputs: dict[str, Any], row: ReportRow, *, keep: bool = False
+    ) -> Any:
+        """Run the body with retries.
+
+        With `keep`, a cancellation that arrives while a sync body runs waits for
+        the body (a thread cannot be stopped) and raises `_CancelledAfterReturn`
+        with its result, so that the caller can still write it.
+        """
         args, kwargs = task.call_args(inputs)
         attempt = 0
         while True:
@@ -271,7 +309,7 @@ class Engine:
             try:
                 if task.is_async:
                     return await self._run_async_body(task, args, kwargs)
-                return await self._run_sync_body(task, args, kwargs)
+                return await self._run_sync_body(task, args, kwargs, keep=keep)
             except NonRetryableError:
                 raise
             except Exception:
@@ -290,24 +328,32 @@ class Engine:
             timeout=task.timeout,
         )
 
-    async def _run_sync_body(self, task: Task[..., Any], args: Any, kwargs: Any) -> Any:
+    async def _run_sync_body(
+        self, task: Task[..., Any], args: Any, kwargs: Any, *, keep: bool
+    ) -> Any:
         async with self._thread_slots:
-            if task.timeout is None:
-                return await anyio.to_thread.run_sync(
-                    self._in_worker, task.func, args, kwargs, limiter=self._threads
+            if task.timeout is not None:
+                with anyio.move_on_after(task.timeout):
+                    return await anyio.to_thread.run_sync(
+                        self._in_worker, task.func, args, kwargs,
+                        limiter=self._threads, abandon_on_cancel=True,
+                    )
+                raise TaskTimeoutError(
+                    f"task {task.name!r} timed out after {task.timeout:g} s. Its body runs in "
+                    f"a worker thread, which cannot be stopped: it may still be running, and "
+                    f"its result will be discarded. Make the body async for a hard stop.",
+                    task=task.name,
+                    timeout=task.timeout,
                 )
-            with anyio.move_on_after(task.timeout):
-                return await anyio.to_thread.run_sync(
-                    self._in_worker, task.func, args, kwargs,
-                    limiter=self._threads, abandon_on_cancel=True,
-                )
-        raise TaskTimeoutError(
-            f"task {task.name!r} timed out after {task.timeout:g} s. Its body runs in a worker "
-            f"thread, which cannot be stopped: it may still be running, and its result will be "
-            f"discarded. Make the body async for a hard stop.",
-            task=task.name,
-            timeout=task.timeout,
-        )
+            thread = asyncio.ensure_future(anyio.to_thread.run_sync(
+                self._in_worker, task.func, args, kwargs, limiter=self._threads
+            ))
+            if not keep:
+                return await thread
+            result, cancelled = await _settle(thread)
+            if cancelled:
+                raise _CancelledAfterReturn(result)
+            return result
 
     def _in_worker(self, func: Any, args: Any, kwargs: Any) -> Any:
         self._tls.holds_slot = True

@@ -136,7 +136,9 @@ class _RunFunction:
 
 
 def _failure(engine: Engine, root: str, exc: BaseException) -> TaskFailedError:
-    origin = next((row.task for row in engine.report if row.exception is exc), root)
+    # The same exception passes up through every awaiting parent; its origin is the
+    # call that started last among them (a child starts after its parent).
+    origin = next((row.task for row in reversed(engine.report) if row.exception is exc), root)
     where = "" if origin == root else f" (in a run of {root!r})"
     return TaskFailedError(
         f"task {origin!r} failed{where}: {type(exc).__name__}: {exc}",

@@ -81,11 +81,24 @@ class Task(Generic[P, R]):
                 raise TaskDefinitionError(
                     f"task {self.name!r}: Cache(ignored_inputs=...) names "
                     f"{', '.join(map(repr, unknown))}, which is not a parameter of "
-                    f"{func.__name__}{self.signature}."
+                    f"{self.signature_text}."
                 )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}{self.signature}>"
+
+    @property
+    def signature_text(self) -> str:
+        """The signature as written, e.g. `work(a: int, b: int = 2) -> int`."""
+        sig = self.signature
+        params = [p.replace(annotation=_Written(p.annotation)) if isinstance(p.annotation, str)
+                  else p for p in sig.parameters.values()]
+        ret = sig.return_annotation
+        sig = sig.replace(
+            parameters=params,
+            return_annotation=_Written(ret) if isinstance(ret, str) else ret,
+        )
+        return f"{self.func.__name__}{sig}"
 
     @property
     def cache_version(self) -> str:
@@ -115,7 +128,7 @@ class Task(Generic[P, R]):
         except TypeError as exc:
             raise InputError(
                 f"task {self.name!r} cannot be called with these arguments: {exc}. "
-                f"Its signature is {self.func.__name__}{self.signature}.",
+                f"Its signature is {self.signature_text}.",
                 task=self.name,
             ) from None
         bound.apply_defaults()
@@ -162,6 +175,16 @@ class SyncTask(Task[P, R]):
         if runner is None:
             return _plain_async(self.func, args, kwargs)
         return runner.call_async(self, args, kwargs)
+
+
+class _Written:
+    """An annotation kept as a string, shown without quotes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 async def _plain_async(func: Callable[..., R], args: Any, kwargs: Any) -> R:
