@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from ._errors import TaskDefinitionError
 
@@ -67,15 +67,15 @@ class Cache:
             )
         if self.version is not None and not isinstance(self.version, str):
             raise TaskDefinitionError(
-                f"Cache(version={self.version!r}) must be a str, e.g. version=\"1\"."
+                f'Cache(version={self.version!r}) must be a str, e.g. version="1".'
             )
-        ignored = self.ignored_inputs
+        ignored: Any = self.ignored_inputs
         if isinstance(ignored, str):
             ignored = (ignored,)
         if not isinstance(ignored, Iterable) or not all(isinstance(n, str) for n in ignored):
             raise TaskDefinitionError(
                 f"Cache(ignored_inputs={self.ignored_inputs!r}) must be parameter names, "
-                f"e.g. ignored_inputs=(\"verbose\",)."
+                f'e.g. ignored_inputs=("verbose",).'
             )
         object.__setattr__(self, "ignored_inputs", tuple(ignored))
         if self.max_age is not None and not isinstance(self.max_age, timedelta):

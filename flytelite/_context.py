@@ -7,7 +7,7 @@ interface below, never on the engine itself.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,8 +26,8 @@ class Runner(Protocol):
     ) -> Coroutine[Any, Any, Any]:
         """A task called as `t.aio(...)`: always an awaitable."""
 
-    def block_on(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        """Run `coro` on the run's event loop from another thread and wait for it."""
+    def block_on(self, aw: Awaitable[Any]) -> Any:
+        """Await `aw` on the run's event loop from another thread, and wait for it."""
 
     def in_loop_thread(self) -> bool:
         """Whether the caller runs on the run's event loop thread."""

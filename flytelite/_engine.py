@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import math
 import threading
 import time
 import warnings
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 import anyio
@@ -111,27 +112,30 @@ class Engine:
     ) -> Coroutine[Any, Any, Any]:
         return self._call(task, args, kwargs)
 
-    def block_on(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        """Run `coro` on the loop and wait, from a worker thread.
+    def block_on(self, aw: Awaitable[Any]) -> Any:
+        """Await `aw` on the loop from a worker thread, and wait for the result.
 
         A sync body that waits on other calls gives its thread slot back while it
         waits, so nested sync calls cannot exhaust the slots and deadlock.
         """
         if self._loop is None or threading.get_ident() == self._loop_thread:
-            coro.close()
+            if inspect.iscoroutine(aw):
+                aw.close()
             raise RunContextError("a blocking call cannot be made on the run's event loop.")
         holds_slot = getattr(self._tls, "holds_slot", False)
         self._tls.holds_slot = False
         try:
-            wrapped = self._lend_slot(coro) if holds_slot else coro
-            return asyncio.run_coroutine_threadsafe(wrapped, self._loop).result()
+            future = asyncio.run_coroutine_threadsafe(self._await(aw, holds_slot), self._loop)
+            return future.result()
         finally:
             self._tls.holds_slot = holds_slot
 
-    async def _lend_slot(self, coro: Coroutine[Any, Any, Any]) -> Any:
+    async def _await(self, aw: Awaitable[Any], lend_slot: bool) -> Any:
+        if not lend_slot:
+            return await aw
         self._thread_slots.release()
         try:
-            return await coro
+            return await aw
         finally:
             _, cancelled = await _settle(asyncio.ensure_future(self._thread_slots.acquire()))
             if cancelled:
@@ -163,7 +167,9 @@ class Engine:
 
     # -- one call -----------------------------------------------------------------------
 
-    async def _call(self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def _call(
+        self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         row = ReportRow(task.name)
         self.report.append(row)
         started = _perf()
@@ -250,14 +256,19 @@ class Engine:
                 entry = await self._io(self.catalog.get, key)
             except Exception as exc:
                 lookup_failed = True
-                self._warn("lookup", f"the cache at {_where(self.catalog)} could not be read "
-                           f"({type(exc).__name__}: {exc}); tasks execute without it.")
+                self._warn(
+                    "lookup",
+                    f"the cache at {_where(self.catalog)} could not be read "
+                    f"({type(exc).__name__}: {exc}); tasks execute without it.",
+                )
             else:
                 if entry is not None:
                     if max_age is None or entry.age <= max_age:
                         row.cache = CacheStatus.HIT
                         return entry.outputs
-                    row.miss_reason = f"entry expired (age {entry.age:.1f} s > max_age {max_age:g} s)"
+                    row.miss_reason = (
+                        f"entry expired (age {entry.age:.1f} s > max_age {max_age:g} s)"
+                    )
         row.cache = CacheStatus.LOOKUP_FAILURE if lookup_failed else CacheStatus.MISS
         cancelled = False
         try:
@@ -265,15 +276,24 @@ class Engine:
         except _CancelledAfterReturn as exc:
             result, cancelled = exc.result, True
         # The body returned: its outputs are written even if the run is being cancelled.
-        put = self._io(self.catalog.put, key, result, producer=self.run_id,
-                       overwrite=overwrite, max_age=max_age)
+        put = self._io(
+            self.catalog.put,
+            key,
+            result,
+            producer=self.run_id,
+            overwrite=overwrite,
+            max_age=max_age,
+        )
         try:
             status, cancelled_now = await _settle(asyncio.ensure_future(put))
         except Exception as exc:
             status, cancelled_now = CacheStatus.PUT_FAILURE, False
-            self._warn("put", f"outputs of {task.name!r} could not be written to the cache "
-                       f"at {_where(self.catalog)} ({type(exc).__name__}: {exc}); "
-                       f"results are returned but not cached.")
+            self._warn(
+                "put",
+                f"outputs of {task.name!r} could not be written to the cache "
+                f"at {_where(self.catalog)} ({type(exc).__name__}: {exc}); "
+                f"results are returned but not cached.",
+            )
         if not lookup_failed:
             row.cache = status
         if cancelled or cancelled_now:
@@ -335,8 +355,12 @@ class Engine:
             if task.timeout is not None:
                 with anyio.move_on_after(task.timeout):
                     return await anyio.to_thread.run_sync(
-                        self._in_worker, task.func, args, kwargs,
-                        limiter=self._threads, abandon_on_cancel=True,
+                        self._in_worker,
+                        task.func,
+                        args,
+                        kwargs,
+                        limiter=self._threads,
+                        abandon_on_cancel=True,
                     )
                 raise TaskTimeoutError(
                     f"task {task.name!r} timed out after {task.timeout:g} s. Its body runs in "
@@ -345,9 +369,11 @@ class Engine:
                     task=task.name,
                     timeout=task.timeout,
                 )
-            thread = asyncio.ensure_future(anyio.to_thread.run_sync(
-                self._in_worker, task.func, args, kwargs, limiter=self._threads
-            ))
+            thread = asyncio.ensure_future(
+                anyio.to_thread.run_sync(
+                    self._in_worker, task.func, args, kwargs, limiter=self._threads
+                )
+            )
             if not keep:
                 return await thread
             result, cancelled = await _settle(thread)

@@ -111,4 +111,3 @@ class TaskTimeoutError(FlyteliteError, TimeoutError):
 
 class RunContextError(FlyteliteError, RuntimeError):
     """Raised when an API is used somewhere it cannot work (e.g. `fl.run` inside a run)."""
-

@@ -101,7 +101,9 @@ def _enc_bool(v: bool, up: Update) -> None:
 
 
 def _enc_int(v: int, up: Update) -> None:
-    _str(up, b"i", repr(v))
+    # Hex, not repr: repr of a huge int raises past sys.get_int_max_str_digits(),
+    # a limit that varies by process; hex has no limit.
+    _str(up, b"i", hex(v))
 
 
 def _enc_float(v: float, up: Update) -> None:
@@ -291,7 +293,10 @@ def _encode_other(v: Any, up: Update) -> None:
     if module == "numpy" or module.startswith("numpy."):
         _enc_numpy(v, up)
         return
-    if module.startswith("pandas."):
+    # pandas names its public classes' module "pandas"; its scalars (Timestamp,
+    # Timedelta) are datetime subclasses and fall through to the generic rules.
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(v, (pd.DataFrame, pd.Series, pd.Index)):
         _enc_pandas(v, up)
         return
     if isinstance(v, enum.Enum):
@@ -322,6 +327,13 @@ def _encode_other(v: Any, up: Update) -> None:
 
 def _enc_numpy(v: Any, up: Update) -> None:
     np = sys.modules["numpy"]
+    ma = sys.modules.get("numpy.ma")
+    if ma is not None and isinstance(v, ma.MaskedArray):
+        # Its data alone would ignore the mask: hash both, as plain arrays.
+        _str(up, b"X", _type_name(type(v)))
+        _enc_numpy(ma.getdata(v), up)
+        _enc_numpy(ma.getmaskarray(v), up)
+        return
     if isinstance(v, np.ndarray):
         _str(up, b"A", f"{v.dtype.str}|{v.dtype.descr}|{v.shape}")
         if v.dtype.hasobject:
@@ -342,19 +354,37 @@ def _enc_numpy(v: Any, up: Update) -> None:
 
 
 def _enc_pandas(v: Any, up: Update) -> None:
+    """A DataFrame, Series or Index: labels, dtypes and cells, each type-tagged."""
     pd = sys.modules["pandas"]
-    if not isinstance(v, (pd.DataFrame, pd.Series, pd.Index)):
-        raise _Unhashable(_type_name(type(v)))
+    _str(up, b"F", _type_name(type(v)))
+    if isinstance(v, pd.Index):
+        _enc_pandas_column(v, up)
+        return
+    _enc_pandas_column(v.index, up)
+    if isinstance(v, pd.Series):
+        _encode(v.name, up)
+        _enc_pandas_column(v, up)
+        return
+    _enc_pandas_column(v.columns, up)
+    for i in range(v.shape[1]):
+        _enc_pandas_column(v.iloc[:, i], up)
+
+
+def _enc_pandas_column(v: Any, up: Update) -> None:
+    """One Series or Index: names, dtype and values (not a Series' index)."""
+    pd = sys.modules["pandas"]
+    if isinstance(v, pd.Index):
+        _encode(list(v.names), up)
+    _enc_str(str(v.dtype), up)
+    if v.dtype == object:
+        # pandas would hash these cells by str(): 1 and "1" would agree, and an
+        # arbitrary object would hash by its address. Encode them like a list.
+        _enc_sequence(b"l", v.tolist(), up)
+        return
     try:
-        rows = pd.util.hash_pandas_object(v, index=not isinstance(v, pd.Index)).to_numpy()
+        rows = pd.util.hash_pandas_object(v, index=False).to_numpy()
     except TypeError as exc:
         raise _Unhashable(_type_name(type(v)), f"pandas cannot hash its cells ({exc})") from None
-    _str(up, b"F", _type_name(type(v)))
-    if isinstance(v, pd.DataFrame):
-        _encode([str(c) for c in v.columns], up)
-        _encode([str(d) for d in v.dtypes], up)
-    else:
-        _encode([str(v.name), str(v.dtype)], up)
     _enc_numpy(rows, up)
 
 
@@ -452,5 +482,7 @@ def _update_code(h: blake3.blake3, code: Any) -> None:
     for const in code.co_consts:
         if inspect.iscode(const):
             _update_code(h, const)
+        elif isinstance(const, frozenset):  # `x in {"a", "b"}`: its repr order varies by seed
+            h.update(repr(sorted(map(repr, const))).encode())
         else:
             h.update(repr(const).encode())

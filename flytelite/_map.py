@@ -15,7 +15,9 @@ __all__ = ["map"]
 
 def _check(task: Any, concurrency: int | None) -> None:
     if not isinstance(task, Task):
-        raise TypeError(f"fl.map expects a task, got {task!r}; decorate the function with @env.task.")
+        raise TypeError(
+            f"fl.map expects a task, got {task!r}; decorate the function with @env.task."
+        )
     if concurrency is not None and (
         isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
     ):

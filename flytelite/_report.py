@@ -11,8 +11,13 @@ from ._cache import CacheStatus
 
 __all__ = ["Report", "ReportRow"]
 
-_EXECUTED = (CacheStatus.DISABLED, CacheStatus.MISS, CacheStatus.POPULATED,
-             CacheStatus.LOOKUP_FAILURE, CacheStatus.PUT_FAILURE)
+_EXECUTED = (
+    CacheStatus.DISABLED,
+    CacheStatus.MISS,
+    CacheStatus.POPULATED,
+    CacheStatus.LOOKUP_FAILURE,
+    CacheStatus.PUT_FAILURE,
+)
 
 
 @dataclass(eq=False)
@@ -86,15 +91,17 @@ class Report(list[ReportRow]):
         for task, rows in groups.items():
             durations = sorted(r.duration for r in rows)
             p95 = durations[max(0, math.ceil(0.95 * len(durations)) - 1)]
-            lines.append((
-                task,
-                str(len(rows)),
-                str(sum(r.cache is CacheStatus.HIT for r in rows)),
-                str(sum(r.cache in _EXECUTED and r.attempts > 0 for r in rows)),
-                str(sum(r.status == "failed" for r in rows)),
-                f"{sum(durations):.3f}",
-                f"{p95:.3f}",
-            ))
+            lines.append(
+                (
+                    task,
+                    str(len(rows)),
+                    str(sum(r.cache is CacheStatus.HIT for r in rows)),
+                    str(sum(r.cache in _EXECUTED and r.attempts > 0 for r in rows)),
+                    str(sum(r.status == "failed" for r in rows)),
+                    f"{sum(durations):.3f}",
+                    f"{p95:.3f}",
+                )
+            )
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
         out = []
         for n, line in enumerate(lines):

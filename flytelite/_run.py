@@ -51,8 +51,13 @@ def _check_root(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Non
     policy = task.cache
     if policy is not None:
         keyed = {k: v for k, v in inputs.items() if k not in policy.ignored_inputs}
-        Key(task.name, task.cache_version, keyed, signature=task.signature_token,
-            hash_methods=task.hash_methods)
+        Key(
+            task.name,
+            task.cache_version,
+            keyed,
+            signature=task.signature_token,
+            hash_methods=task.hash_methods,
+        )
 
 
 class _RunFunction:

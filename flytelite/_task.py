@@ -61,7 +61,7 @@ class Task(Generic[P, R]):
         retries: int,
         timeout: float | None,
     ) -> None:
-        functools.update_wrapper(self, func)
+        functools.update_wrapper(typing.cast(Any, self), func)
         self.func = func
         self.env = env
         self.name = f"{env}.{func.__name__}"
@@ -91,8 +91,10 @@ class Task(Generic[P, R]):
     def signature_text(self) -> str:
         """The signature as written, e.g. `work(a: int, b: int = 2) -> int`."""
         sig = self.signature
-        params = [p.replace(annotation=_Written(p.annotation)) if isinstance(p.annotation, str)
-                  else p for p in sig.parameters.values()]
+        params = [
+            p.replace(annotation=_Written(p.annotation)) if isinstance(p.annotation, str) else p
+            for p in sig.parameters.values()
+        ]
         ret = sig.return_annotation
         sig = sig.replace(
             parameters=params,
@@ -134,11 +136,15 @@ class Task(Generic[P, R]):
         bound.apply_defaults()
         return bound.arguments
 
+    def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        """An awaitable of the call."""
+        raise NotImplementedError
+
     def call_args(self, inputs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Positional and keyword arguments for the function from bound inputs."""
         if self._arity >= 0:
             return tuple(inputs.values()), {}
-        bound = inspect.BoundArguments(self.signature, inputs)  # type: ignore[arg-type]
+        bound = inspect.BoundArguments(self.signature, inputs)
         return bound.args, bound.kwargs
 
 
@@ -202,7 +208,7 @@ def _hash_methods(func: Callable[..., Any], signature: inspect.Signature) -> dic
             if isinstance(annotation, str):
                 try:
                     annotation = eval(annotation, getattr(func, "__globals__", {}))  # noqa: S307
-                except Exception:
+                except Exception:  # noqa: S112 (unresolvable: the runtime value decides)
                     continue
             hints[name] = annotation
     methods = {}
@@ -227,7 +233,7 @@ def _cache_policy(task: str, cache: bool | Cache, cache_version: str | None) -> 
         return policy if policy is None or policy.enabled else None
     if not isinstance(cache_version, str):
         raise TaskDefinitionError(
-            f"task {task!r}: cache_version={cache_version!r} must be a str, e.g. cache_version=\"1\"."
+            f'task {task!r}: cache_version={cache_version!r} must be a str, e.g. cache_version="1".'
         )
     if policy is None:
         raise TaskDefinitionError(
@@ -346,9 +352,7 @@ class _TaskDecorator:
         name = f"{self.env}.{func.__name__}"
         retries, timeout = self.retries, self.timeout
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise TaskDefinitionError(
-                f"task {name!r}: retries={retries!r} must be an int >= 0."
-            )
+            raise TaskDefinitionError(f"task {name!r}: retries={retries!r} must be an int >= 0.")
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
         ):

@@ -93,7 +93,9 @@ def _converter(annotation: Any) -> Callable[[str], Any]:
         return simple[annotation]
     if annotation in (list, dict, tuple, set) or origin in (list, dict, tuple, set):
         target = origin or annotation
-        return lambda text: target(_parse_json(text)) if target in (tuple, set) else _parse_json(text)
+        return lambda text: (
+            target(_parse_json(text)) if target in (tuple, set) else _parse_json(text)
+        )
     return _parse_any
 
 
@@ -175,7 +177,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flytelite", description="Run and inspect flytelite workflows.")
+    parser = argparse.ArgumentParser(
+        prog="flytelite", description="Run and inspect flytelite workflows."
+    )
     parser.add_argument("--version", action="version", version=f"flytelite {fl.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
@@ -186,8 +190,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("file", help="the Python file that defines the task")
     run.add_argument("task", help="the task's function name, or env.function")
-    run.add_argument("--cache-url", default=None, help="the cache (default: FLYTELITE_CACHE_URL, "
-                     "else the per-user cache folder)")
+    run.add_argument(
+        "--cache-url",
+        default=None,
+        help="the cache (default: FLYTELITE_CACHE_URL, else the per-user cache folder)",
+    )
     run.set_defaults(handler=_cmd_run)
     return parser
 

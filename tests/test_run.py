@@ -425,7 +425,7 @@ def test_bad_arguments_fail_before_anything_runs() -> None:
     assert "bad_args.work" in str(info.value) and "work(a: int, b: int = 2)" in str(info.value)
     with pytest.raises(fl.InputError, match="missing a required argument: 'a'"):
         fl.run(work, b=1)
-    with pytest.raises(TypeError, match="decorate the function with @env.task"):
+    with pytest.raises(TypeError, match=r"decorate the function with @env\.task"):
         fl.run(len, [1])  # type: ignore[arg-type]
     assert ran == []
 
@@ -465,7 +465,7 @@ def test_run_aio_inside_a_running_loop_and_run_refuses_one() -> None:
         return 1
 
     async def caller() -> int:
-        with pytest.raises(fl.RunContextError, match="fl.run.aio"):
+        with pytest.raises(fl.RunContextError, match=r"fl\.run\.aio"):
             fl.run(one)
         run = await fl.run.aio(one)
         return int(run.outputs)

@@ -14,5 +14,5 @@ from ._key import Key as Key
 __all__ = ["CatalogClient", "Entry", "FsspecCatalog", "Key", "default_cache_url"]
 
 for _name in __all__:
-    setattr(globals()[_name], "__module__", __name__)
+    globals()[_name].__module__ = __name__
 del _name

@@ -1,0 +1,52 @@
+"""Every example runs, and a second run is served from the cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(name: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLYTELITE_CACHE_URL": str(cache)}
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_quickstart(cache_dir: Path) -> None:
+    first = run_example("quickstart.py", cache_dir)
+    assert first.returncode == 0, first.stderr
+    assert "4 words  chunk 0: ALPHA BETA" in first.stdout
+    second = run_example("quickstart.py", cache_dir)
+    assert second.stdout.splitlines()[:4] == first.stdout.splitlines()[:4]
+    row = next(line for line in second.stdout.splitlines() if "process_chunk" in line)
+    assert row.split()[1:4] == ["4", "4", "0"]  # 4 calls, 4 hits, none executed
+
+
+def test_sync_and_async(cache_dir: Path) -> None:
+    result = run_example("sync_and_async.py", cache_dir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "[9, 12, 16]"
+
+
+def test_map(cache_dir: Path) -> None:
+    result = run_example("map.py", cache_dir)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [f"page {i} (10 rows)" for i in range(3)]
+    assert "failed: page 7 is missing" in lines
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_every_example_is_covered(name: str) -> None:
+    assert f"test_{name.removesuffix('.py')}" in globals(), f"examples/{name} has no test"

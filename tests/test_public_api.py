@@ -1,0 +1,52 @@
+"""The public surface: `__all__` lists exactly what is public, and import stays clean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import flytelite
+import flytelite.catalog
+
+
+def public_names(module: object) -> set[str]:
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not isinstance(value, type(sys))
+    }
+
+
+def test_all_lists_every_public_name() -> None:
+    assert set(flytelite.__all__) == public_names(flytelite) | {"__version__"}
+    assert flytelite.__all__ == sorted(flytelite.__all__)
+    assert set(flytelite.catalog.__all__) == public_names(flytelite.catalog)
+
+
+def test_public_classes_belong_to_the_package() -> None:
+    for name in flytelite.__all__:
+        value = getattr(flytelite, name)
+        if isinstance(value, type):
+            assert value.__module__ == "flytelite", name
+
+
+def test_errors_share_one_root() -> None:
+    for name in flytelite.__all__:
+        value = getattr(flytelite, name)
+        if isinstance(value, type) and issubclass(value, Exception) and name != "CatalogWarning":
+            assert issubclass(value, flytelite.FlyteliteError), name
+
+
+def test_import_has_no_side_effects_and_skips_optional_dependencies() -> None:
+    code = (
+        "import sys, threading, logging; before = threading.active_count(); "
+        "hook = sys.excepthook; import flytelite; "
+        "assert threading.active_count() == before, 'a thread was started'; "
+        "assert sys.excepthook is hook, 'excepthook changed'; "
+        "assert not logging.getLogger().handlers, 'logging configured'; "
+        "heavy = [m for m in ('numpy', 'pandas', 'fsspec', 'cloudpickle') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""
