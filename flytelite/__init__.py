@@ -12,7 +12,6 @@ Layers, each importing only those above it:
 
 from ._cache import Cache as Cache
 from ._cache import CacheStatus as CacheStatus
-from ._engine import CatalogWarning as CatalogWarning
 from ._errors import FlyteliteError as FlyteliteError
 from ._errors import InputError as InputError
 from ._errors import NonRetryableError as NonRetryableError
@@ -23,6 +22,7 @@ from ._errors import TaskTimeoutError as TaskTimeoutError
 from ._errors import UnhashableInputError as UnhashableInputError
 from ._hashing import HashMethod as HashMethod
 from ._map import map as map
+from ._memo import CatalogWarning as CatalogWarning
 from ._report import Report as Report
 from ._report import ReportRow as ReportRow
 from ._run import Run as Run

@@ -12,12 +12,10 @@ the run is failing or being cancelled.
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import math
 import threading
 import time
-import warnings
 from collections.abc import Awaitable, Coroutine
 from typing import Any
 
@@ -26,19 +24,16 @@ import anyio.to_thread
 
 from ._cache import CacheStatus
 from ._errors import NonRetryableError, RunContextError, TaskTimeoutError
+from ._memo import Lease, RunCatalog, settle
 from ._report import Report, ReportRow
 from ._task import Task
-from .catalog import CatalogClient, Key
+from .catalog import AsyncCatalogClient, CatalogClient, CatalogConfig, Key
 
-__all__ = ["CatalogWarning", "Engine"]
+__all__ = ["Engine"]
 
 _BACKOFF_BASE = 0.05
 _BACKOFF_MAX = 2.0
 _perf = time.perf_counter
-
-
-class CatalogWarning(UserWarning):
-    """The cache store could not be read or written; the run went on without it."""
 
 
 class _LeaderGone(Exception):
@@ -53,33 +48,21 @@ class _CancelledAfterReturn(asyncio.CancelledError):
         self.result = result
 
 
-async def _settle(aw: asyncio.Future[Any]) -> tuple[Any, bool]:
-    """Wait for `aw` even if the waiting task is cancelled meanwhile.
-
-    Returns `aw`'s result and whether a cancellation arrived; the caller re-raises
-    it once the work is safe. Used where stopping halfway would lose finished work.
-    """
-    cancelled = False
-    while True:
-        try:
-            return await asyncio.shield(aw), cancelled
-        except asyncio.CancelledError:
-            if aw.cancelled():
-                raise
-            cancelled = True
-
-
 class Engine:
     """Executes the task calls of one run.
 
     Args:
         catalog: Where cached outputs are looked up and written.
+        config: The catalog client's queues and reservation heartbeat.
         run_id: Recorded as the producer of every entry this run writes.
         max_threads: How many sync bodies may run at once.
     """
 
-    def __init__(self, catalog: CatalogClient, *, run_id: str, max_threads: int) -> None:
+    def __init__(
+        self, catalog: CatalogClient, config: CatalogConfig, *, run_id: str, max_threads: int
+    ) -> None:
         self.catalog = catalog
+        self.catalog_config = config
         self.run_id = run_id
         self.report = Report()
         self.max_threads = max_threads
@@ -87,10 +70,10 @@ class Engine:
         self._loop_thread = -1
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._active: dict[asyncio.Task[Any], int] = {}
-        self._warned: set[str] = set()
         self._tls = threading.local()
         self._thread_slots: asyncio.Semaphore
         self._threads: anyio.CapacityLimiter
+        self._memo: RunCatalog
 
     # -- the Runner interface, used by tasks ------------------------------------------
 
@@ -137,7 +120,7 @@ class Engine:
         try:
             return await aw
         finally:
-            _, cancelled = await _settle(asyncio.ensure_future(self._thread_slots.acquire()))
+            _, cancelled = await settle(asyncio.ensure_future(self._thread_slots.acquire()))
             if cancelled:
                 raise asyncio.CancelledError
 
@@ -149,10 +132,12 @@ class Engine:
         self._loop_thread = threading.get_ident()
         self._thread_slots = asyncio.Semaphore(self.max_threads)
         self._threads = anyio.CapacityLimiter(math.inf)
-        try:
-            return await self._call(task, args, kwargs)
-        finally:
-            await self._cancel_orphans()
+        async with AsyncCatalogClient(self.catalog, self.catalog_config) as client:
+            self._memo = RunCatalog(client, run_id=self.run_id)
+            try:
+                return await self._call(task, args, kwargs)
+            finally:
+                await self._cancel_orphans()
 
     async def _cancel_orphans(self) -> None:
         """Cancel calls still running when the root returned (e.g. gather siblings of a failure)."""
@@ -161,7 +146,7 @@ class Engine:
         for t in orphans:
             t.cancel()
         if orphans:
-            _, cancelled = await _settle(asyncio.ensure_future(asyncio.wait(orphans)))
+            _, cancelled = await settle(asyncio.ensure_future(asyncio.wait(orphans)))
             if cancelled:
                 raise asyncio.CancelledError
 
@@ -248,67 +233,49 @@ class Engine:
     ) -> Any:
         policy = task.cache
         assert policy is not None
+        memo = self._memo
         max_age = policy.max_age.total_seconds() if policy.max_age is not None else None
-        overwrite = policy.behavior == "override"
+        override = policy.behavior == "override"
         lookup_failed = False
-        if not overwrite:
-            try:
-                entry = await self._io(self.catalog.get, key)
-            except Exception as exc:
-                lookup_failed = True
-                self._warn(
-                    "lookup",
-                    f"the cache at {_where(self.catalog)} could not be read "
-                    f"({type(exc).__name__}: {exc}); tasks execute without it.",
-                )
-            else:
-                if entry is not None:
-                    if max_age is None or entry.age <= max_age:
-                        row.cache = CacheStatus.HIT
-                        return entry.outputs
-                    row.miss_reason = (
-                        f"entry expired (age {entry.age:.1f} s > max_age {max_age:g} s)"
-                    )
-        row.cache = CacheStatus.LOOKUP_FAILURE if lookup_failed else CacheStatus.MISS
-        cancelled = False
-        try:
-            result = await self._execute(task, inputs, row, keep=True)
-        except _CancelledAfterReturn as exc:
-            result, cancelled = exc.result, True
-        # The body returned: its outputs are written even if the run is being cancelled.
-        put = self._io(
-            self.catalog.put,
-            key,
-            result,
-            producer=self.run_id,
-            overwrite=overwrite,
-            max_age=max_age,
-        )
-        try:
-            status, cancelled_now = await _settle(asyncio.ensure_future(put))
-        except Exception as exc:
-            status, cancelled_now = CacheStatus.PUT_FAILURE, False
-            self._warn(
-                "put",
-                f"outputs of {task.name!r} could not be written to the cache "
-                f"at {_where(self.catalog)} ({type(exc).__name__}: {exc}); "
-                f"results are returned but not cached.",
+        if override:
+            row.miss_reason = "behavior override"
+        else:
+            found = await memo.lookup(key, max_age)
+            if found.hit:
+                row.cache = CacheStatus.HIT
+                return found.outputs
+            lookup_failed = found.status is CacheStatus.LOOKUP_FAILURE
+            row.miss_reason = found.reason
+        lease: Lease | None = None
+        if policy.serialize:
+            turn, waited = await memo.take_turn(
+                key, max_age=max_age, fresh_after=time.time() if override else None
             )
+            if not isinstance(turn, Lease):
+                row.cache = CacheStatus.HIT
+                return turn.outputs
+            lease = turn
+            if waited:
+                row.miss_reason = "another holder of the reservation did not produce an entry"
+        try:
+            row.cache = CacheStatus.LOOKUP_FAILURE if lookup_failed else CacheStatus.MISS
+            cancelled = False
+            try:
+                result = await self._execute(task, inputs, row, keep=True)
+            except _CancelledAfterReturn as exc:
+                result, cancelled = exc.result, True
+            # The body returned: its outputs are written even if the run is being cancelled.
+            status, cancelled_now = await memo.write(
+                task.name, key, result, overwrite=override, max_age=max_age
+            )
+        finally:
+            if lease is not None:
+                await lease.release()
         if not lookup_failed:
             row.cache = status
         if cancelled or cancelled_now:
             raise asyncio.CancelledError
         return result
-
-    async def _io(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return await anyio.to_thread.run_sync(
-            functools.partial(fn, *args, **kwargs), limiter=self._threads
-        )
-
-    def _warn(self, kind: str, message: str) -> None:
-        if kind not in self._warned:
-            self._warned.add(kind)
-            warnings.warn(message, CatalogWarning, stacklevel=2)
 
     # -- executing a body ----------------------------------------------------------------
 
@@ -376,7 +343,7 @@ class Engine:
             )
             if not keep:
                 return await thread
-            result, cancelled = await _settle(thread)
+            result, cancelled = await settle(thread)
             if cancelled:
                 raise _CancelledAfterReturn(result)
             return result
@@ -387,7 +354,3 @@ class Engine:
             return func(*args, **kwargs)
         finally:
             self._tls.holds_slot = False
-
-
-def _where(catalog: CatalogClient) -> str:
-    return str(getattr(catalog, "url", type(catalog).__name__))

@@ -11,7 +11,9 @@ already catch::
     ├── NonRetryableError                   raised by a task body: fail without retrying
     ├── TaskFailedError                     `fl.run` reports the failure of a task
     ├── TaskTimeoutError (TimeoutError)     a call ran past its `timeout`
-    └── RunContextError (RuntimeError)      an API was used where it cannot work
+    ├── RunContextError (RuntimeError)      an API was used where it cannot work
+    └── CatalogNotStartedError (RuntimeError)
+                                            the async catalog client was used before start
 
 A task body's own exceptions are never wrapped inside a run: a parent that
 awaits a failed child sees the child's exception, exactly as with plain asyncio.
@@ -21,6 +23,7 @@ Only `fl.run` wraps, so that its caller learns which task failed.
 from __future__ import annotations
 
 __all__ = [
+    "CatalogNotStartedError",
     "FlyteliteError",
     "InputError",
     "NonRetryableError",
@@ -111,3 +114,7 @@ class TaskTimeoutError(FlyteliteError, TimeoutError):
 
 class RunContextError(FlyteliteError, RuntimeError):
     """Raised when an API is used somewhere it cannot work (e.g. `fl.run` inside a run)."""
+
+
+class CatalogNotStartedError(FlyteliteError, RuntimeError):
+    """Raised when the async catalog client is used before it was started."""

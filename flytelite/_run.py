@@ -13,7 +13,7 @@ from ._engine import Engine
 from ._errors import RunContextError, TaskFailedError
 from ._report import Report
 from ._task import Task
-from .catalog import FsspecCatalog, Key, default_cache_url
+from .catalog import CatalogConfig, FsspecCatalog, Key, default_cache_url
 
 __all__ = ["Run", "run"]
 
@@ -72,6 +72,8 @@ class _RunFunction:
         cache_url: Where the cache lives (any fsspec URL). Default:
             `FLYTELITE_CACHE_URL`, else a per-user cache folder.
         storage_options: fsspec options for the cache's file system.
+        catalog_config: The catalog client's reader and writer queues and the
+            reservation heartbeat.
         **kwargs: The task's keyword arguments.
 
     Raises:
@@ -88,6 +90,7 @@ class _RunFunction:
         *args: Any,
         cache_url: str | None = None,
         storage_options: dict[str, Any] | None = None,
+        catalog_config: CatalogConfig | None = None,
         **kwargs: Any,
     ) -> Run:
         try:
@@ -101,7 +104,14 @@ class _RunFunction:
         self._check_not_nested()
         _check_root(task, args, kwargs)
         return asyncio.run(
-            self.aio(task, *args, cache_url=cache_url, storage_options=storage_options, **kwargs)
+            self.aio(
+                task,
+                *args,
+                cache_url=cache_url,
+                storage_options=storage_options,
+                catalog_config=catalog_config,
+                **kwargs,
+            )
         )
 
     async def aio(
@@ -111,6 +121,7 @@ class _RunFunction:
         *args: Any,
         cache_url: str | None = None,
         storage_options: dict[str, Any] | None = None,
+        catalog_config: CatalogConfig | None = None,
         **kwargs: Any,
     ) -> Run:
         """The awaitable form of `fl.run`."""
@@ -119,6 +130,7 @@ class _RunFunction:
         url = cache_url or default_cache_url()
         engine = Engine(
             FsspecCatalog(url, storage_options),
+            catalog_config or CatalogConfig(),
             run_id=_new_run_id(),
             max_threads=DEFAULT_MAX_THREADS,
         )

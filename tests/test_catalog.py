@@ -56,11 +56,11 @@ def test_keys_depend_on_every_component() -> None:
 def test_first_valid_writer_wins_and_override_replaces(tmp_path: Path) -> None:
     catalog = FsspecCatalog(str(tmp_path))
     key = Key("env.task", "1", {})
-    catalog.put(key, "first")
-    catalog.put(key, "second")
+    assert catalog.put(key, "first") is POPULATED
+    assert catalog.put(key, "second") is HIT  # the valid entry stands
     entry = catalog.get(key)
     assert entry is not None and entry.outputs == "first"
-    catalog.put(key, "third", overwrite=True)
+    assert catalog.update(key, "third") is POPULATED
     entry = catalog.get(key)
     assert entry is not None and entry.outputs == "third"
 

@@ -1,17 +1,55 @@
-"""The cache catalog: keys, entries, and the clients that store them.
+"""The cache catalog: keys, entries, the clients that store them, and reservations.
 
-`CatalogClient` is the blocking protocol; `FsspecCatalog` implements it over a
-local folder or any fsspec URL. The catalog imports flytelite's hashing and
-errors only, never the task or engine modules.
+Two layers, as in Flyte's backend: `CatalogClient` is the blocking protocol,
+implemented by `FsspecCatalog` over a local folder or any fsspec URL;
+`AsyncCatalogClient` puts reader and writer work queues in front of one, so a
+run's lookups and writes overlap with everything else it does. The catalog
+imports flytelite's hashing and errors only, never the task or engine modules.
 """
 
+from ._async import AsyncCatalogClient as AsyncCatalogClient
+from ._async import CatalogConfig as CatalogConfig
+from ._async import DownloadFuture as DownloadFuture
+from ._async import DownloadRequest as DownloadRequest
+from ._async import DownloadResponse as DownloadResponse
+from ._async import DownloadResult as DownloadResult
+from ._async import ResponseStatus as ResponseStatus
+from ._async import UploadFuture as UploadFuture
+from ._async import UploadRequest as UploadRequest
+from ._async import UploadResponse as UploadResponse
+from ._async import UploadResult as UploadResult
 from ._catalog import CatalogClient as CatalogClient
 from ._catalog import FsspecCatalog as FsspecCatalog
+from ._catalog import StoredEntry as StoredEntry
 from ._catalog import default_cache_url as default_cache_url
 from ._entry import Entry as Entry
 from ._key import Key as Key
+from ._queue import QueueConfig as QueueConfig
+from ._reservation import Reservation as Reservation
+from ._reservation import ReservationStatus as ReservationStatus
 
-__all__ = ["CatalogClient", "Entry", "FsspecCatalog", "Key", "default_cache_url"]
+__all__ = [
+    "AsyncCatalogClient",
+    "CatalogClient",
+    "CatalogConfig",
+    "DownloadFuture",
+    "DownloadRequest",
+    "DownloadResponse",
+    "DownloadResult",
+    "Entry",
+    "FsspecCatalog",
+    "Key",
+    "QueueConfig",
+    "Reservation",
+    "ReservationStatus",
+    "ResponseStatus",
+    "StoredEntry",
+    "UploadFuture",
+    "UploadRequest",
+    "UploadResponse",
+    "UploadResult",
+    "default_cache_url",
+]
 
 for _name in __all__:
     globals()[_name].__module__ = __name__

@@ -6,23 +6,27 @@ One entry is one object::
 
 The header holds the format version, the key, the task, the cache version,
 `created_at` (seconds since the epoch, sub-second), the producing run, and the
-payload's size and blake3 digest. The seal is blake3 over magic, length and
-header; since the header carries the payload's digest, the seal vouches for the
-whole object. A reader checks everything before it unpickles anything: a torn,
-corrupt or foreign object is reported as a problem, never loaded.
+payload's size and blake3 digest. The seal covers magic, length and header;
+since the header carries the payload's digest, the seal vouches for the whole
+object. Unsigned, the seal is blake3 of those bytes. With a secret, it is their
+HMAC-SHA256, and the header says so: a reader that holds the secret refuses
+unsigned or wrongly signed entries, so a writable shared store cannot make it
+unpickle anything. A reader checks everything before it unpickles: a torn,
+corrupt, foreign or refused object is reported as a problem, never loaded.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import blake3
 
-__all__ = ["Entry", "EntryProblem", "decode_entry", "encode_entry"]
+__all__ = ["Entry", "EntryProblem", "decode_entry", "encode_entry", "read_header"]
 
 MAGIC = b"FLTLENT\x01"
 FORMAT_VERSION = 1
@@ -31,6 +35,8 @@ _PREFIX = len(MAGIC) + _LEN.size
 _SEAL = 32
 _MAX_HEADER = 1 << 20
 _BIG_PAYLOAD = 1 << 20
+HEAD_BYTES = 4096
+"""Enough bytes to hold the header of any entry flytelite writes."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,11 @@ class Entry:
 
 
 class EntryProblem(Exception):
-    """Internal: why stored bytes are not a usable entry (a miss, never an error)."""
+    """Why stored bytes are not a usable entry: a miss, never an error.
+
+    `reason` is one of `"truncated"`, `"corrupt"`, `"foreign format"`,
+    `"foreign key"`, `"signature refused"`, or `"unloadable (...)"`.
+    """
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -64,6 +74,12 @@ def _digest(payload: bytes | memoryview) -> str:
     return blake3.blake3(payload, max_threads=threads).hexdigest()
 
 
+def _seal(prefix: bytes, secret: bytes | None) -> bytes:
+    if secret is None:
+        return blake3.blake3(prefix).digest()
+    return hmac.new(secret, prefix, "sha256").digest()
+
+
 def dump_outputs(outputs: Any) -> bytes:
     import cloudpickle  # lazily: it costs import time, and only cached calls need it
 
@@ -72,7 +88,13 @@ def dump_outputs(outputs: Any) -> bytes:
 
 
 def encode_entry(
-    *, key: str, task: str, cache_version: str, producer: str, payload: bytes
+    *,
+    key: str,
+    task: str,
+    cache_version: str,
+    producer: str,
+    payload: bytes,
+    secret: bytes | None = None,
 ) -> list[bytes]:
     """The entry's bytes, as parts to write one after another (the payload is not copied)."""
     header = json.dumps(
@@ -85,41 +107,67 @@ def encode_entry(
             "producer": producer,
             "payload_size": len(payload),
             "payload_blake3": _digest(payload),
+            "seal": "plain" if secret is None else "hmac-sha256",
         },
         separators=(",", ":"),
     ).encode()
     prefix = MAGIC + _LEN.pack(len(header)) + header
-    return [prefix + blake3.blake3(prefix).digest(), payload]
+    return [prefix + _seal(prefix, secret), payload]
 
 
-def decode_entry(data: bytes, *, key: str) -> Entry:
-    """Check stored bytes and return the entry, with its outputs not yet loaded.
-
-    Raises:
-        EntryProblem: the bytes are truncated, corrupt, foreign, or another key's.
-    """
-    if len(data) < _PREFIX or data[: len(MAGIC)] != MAGIC:
-        if MAGIC.startswith(data[: len(MAGIC)]):
+def _split(data: bytes | memoryview) -> tuple[bytes, dict[str, Any], int]:
+    """Check magic and header framing; return the sealed prefix, the header, and its end."""
+    if len(data) < _PREFIX or bytes(data[: len(MAGIC)]) != MAGIC:
+        if MAGIC.startswith(bytes(data[: len(MAGIC)])):
             raise EntryProblem("truncated")
         raise EntryProblem("foreign format")
     (header_len,) = _LEN.unpack_from(data, len(MAGIC))
     if header_len > _MAX_HEADER:
         raise EntryProblem("corrupt")
-    body_start = _PREFIX + header_len + _SEAL
-    if len(data) < body_start:
+    end = _PREFIX + header_len
+    if len(data) < end + _SEAL:
         raise EntryProblem("truncated")
-    prefix = data[: _PREFIX + header_len]
-    if blake3.blake3(prefix).digest() != data[_PREFIX + header_len : body_start]:
-        raise EntryProblem("corrupt")
+    prefix = bytes(data[:end])
     try:
         header = json.loads(prefix[_PREFIX:])
     except ValueError:
         raise EntryProblem("corrupt") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
+    if not isinstance(header, dict):
+        raise EntryProblem("corrupt")
+    if header.get("format") != FORMAT_VERSION:
         raise EntryProblem("foreign format")
+    return prefix, header, end
+
+
+def read_header(head: bytes) -> dict[str, Any]:
+    """The header of an entry from its first bytes, unchecked (for listings only).
+
+    Raises:
+        EntryProblem: the bytes do not start like an entry.
+    """
+    return _split(head)[1]
+
+
+def decode_entry(data: bytes, *, key: str, secret: bytes | None = None) -> Entry:
+    """Check stored bytes and return the entry, with its outputs not yet loaded.
+
+    Raises:
+        EntryProblem: the bytes are truncated, corrupt, foreign, another key's,
+            or (with `secret`) not signed with it.
+    """
+    prefix, header, end = _split(data)
+    seal = data[end : end + _SEAL]
+    signed = header.get("seal") == "hmac-sha256"
+    if secret is not None:
+        if not signed or not hmac.compare_digest(seal, _seal(prefix, secret)):
+            raise EntryProblem("signature refused")
+    elif signed:
+        raise EntryProblem("signature refused")  # signed by a writer whose secret we lack
+    elif seal != _seal(prefix, None):
+        raise EntryProblem("corrupt")
     if header.get("key") != key:
         raise EntryProblem("foreign key")
-    payload = memoryview(data)[body_start:]  # no copy: payloads may be large
+    payload = memoryview(data)[end + _SEAL :]  # no copy: payloads may be large
     if len(payload) != header.get("payload_size"):
         raise EntryProblem("truncated")
     if _digest(payload) != header.get("payload_blake3"):
@@ -143,15 +191,7 @@ def load_outputs(entry: Entry) -> Entry:
     import pickle
 
     try:
-        outputs = pickle.loads(entry.payload)  # noqa: S301 (checksummed above)
+        outputs = pickle.loads(entry.payload)  # noqa: S301 (checked and sealed above)
     except Exception as exc:  # a checked payload that no longer loads: a miss
         raise EntryProblem(f"unloadable ({type(exc).__name__}: {exc})") from None
-    return Entry(
-        key=entry.key,
-        task=entry.task,
-        cache_version=entry.cache_version,
-        created_at=entry.created_at,
-        producer=entry.producer,
-        payload=entry.payload,
-        outputs=outputs,
-    )
+    return replace(entry, outputs=outputs)

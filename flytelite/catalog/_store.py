@@ -53,8 +53,14 @@ class Store(Protocol):
     def write(self, path: str, parts: Sequence[bytes | memoryview], *, exclusive: bool) -> bool:
         """Write the object atomically; with `exclusive`, only if absent (else `False`)."""
 
+    def read_head(self, path: str, size: int) -> bytes | None:
+        """The first `size` bytes of the object, or `None` if there is none."""
+
     def delete(self, path: str) -> None:
         """Remove the object; a missing object is not an error."""
+
+    def names(self, folder: str) -> list[str]:
+        """The names directly inside `folder`, fresh (never from a listing cache)."""
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under `prefix`."""
@@ -106,11 +112,24 @@ class LocalStore:
             except FileNotFoundError:
                 pass
 
+    def read_head(self, path: str, size: int) -> bytes | None:
+        try:
+            with open(self._path(path), "rb") as f:
+                return f.read(size)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
     def delete(self, path: str) -> None:
         try:
             os.unlink(self._path(path))
         except FileNotFoundError:
             pass
+
+    def names(self, folder: str) -> list[str]:
+        try:
+            return [n for n in os.listdir(self._path(folder)) if not n.endswith(".tmp")]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         base = self._path(prefix) if prefix else self.root
@@ -150,18 +169,46 @@ class FsspecStore:
 
     def write(self, path: str, parts: Sequence[bytes | memoryview], *, exclusive: bool) -> bool:
         full = self._path(path)
-        # Check-then-write: atomic per object, but two writers racing on one new key
-        # may both write (both entries are valid; the later one stays).
-        if exclusive and self.fs.exists(full):
+        data = b"".join(parts)
+        if not data:
+            # An empty exclusive write may truncate an existing object on some stores.
+            raise ValueError("refusing to write an empty object")
+        if not exclusive:
+            self.fs.pipe_file(full, data)
+            return True
+        try:
+            # Object stores turn this into a conditional PUT (`If-None-Match: *`);
+            # other file systems check for the object first.
+            self.fs.pipe_file(full, data, mode="create")
+        except FileExistsError:
             return False
-        self.fs.pipe_file(full, b"".join(parts))
+        except OSError as exc:
+            if _is_precondition_failure(exc):
+                return False
+            raise
         return True
+
+    def read_head(self, path: str, size: int) -> bytes | None:
+        try:
+            data: bytes = self.fs.cat_file(self._path(path), start=0, end=size)
+        except FileNotFoundError:
+            return None
+        return data
 
     def delete(self, path: str) -> None:
         try:
             self.fs.rm_file(self._path(path))
         except FileNotFoundError:
             pass
+
+    def names(self, folder: str) -> list[str]:
+        full = self._path(folder)
+        self.fs.invalidate_cache(full)
+        try:
+            found = self.fs.ls(full, detail=False)
+        except FileNotFoundError:
+            return []
+        return [str(p).rstrip("/").rsplit("/", 1)[-1] for p in found]
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         base = self._path(prefix) if prefix else self.root
@@ -175,6 +222,12 @@ class FsspecStore:
             if hasattr(mtime, "timestamp"):
                 mtime = mtime.timestamp()
             yield ObjectInfo(full[cut:], int(info.get("size") or 0), float(mtime))
+
+
+def _is_precondition_failure(exc: OSError) -> bool:
+    """A failed conditional create that the file system did not map to `FileExistsError`."""
+    text = str(exc)
+    return "PreconditionFailed" in text or "If-None-Match" in text or "412" in text
 
 
 def open_store(url: str, storage_options: dict[str, Any] | None = None) -> Store:

@@ -1,0 +1,186 @@
+"""How a run uses its catalog: lookups, shielded writes, and reservations for `serialize`.
+
+The engine asks this module three things: is there an entry (`lookup`), write
+these outputs (`write`), and may this call execute the key or has someone else
+produced it meanwhile (`take_turn`). Store failures become statuses and one
+warning each, never exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import warnings
+from typing import Any
+
+from ._cache import CacheStatus
+from .catalog import (
+    AsyncCatalogClient,
+    DownloadRequest,
+    DownloadResult,
+    Key,
+    ReservationStatus,
+    UploadRequest,
+)
+
+__all__ = ["CatalogWarning", "Lease", "RunCatalog", "settle"]
+
+_FIRST_POLL_S = 0.02
+
+
+class CatalogWarning(UserWarning):
+    """The cache store could not be read or written; the run went on without it."""
+
+
+async def settle(aw: asyncio.Future[Any]) -> tuple[Any, bool]:
+    """Wait for `aw` even if the waiting task is cancelled meanwhile.
+
+    Returns `aw`'s result and whether a cancellation arrived; the caller re-raises
+    it once the work is safe. Used where stopping halfway would lose finished work.
+    """
+    cancelled = False
+    while True:
+        try:
+            return await asyncio.shield(aw), cancelled
+        except asyncio.CancelledError:
+            if aw.cancelled():
+                raise
+            cancelled = True
+
+
+class Lease:
+    """A held reservation: extended in the background until released."""
+
+    def __init__(self, catalog: RunCatalog | None, key: Key, owner_id: str) -> None:
+        self._catalog = catalog
+        self.key = key
+        self.owner_id = owner_id
+        self._heartbeat: asyncio.Task[None] | None = None
+        if catalog is not None:
+            self._heartbeat = asyncio.ensure_future(self._beat(catalog))
+
+    async def _beat(self, catalog: RunCatalog) -> None:
+        while True:
+            await asyncio.sleep(catalog.heartbeat_s)
+            try:
+                await catalog.client.get_or_extend_reservation(self.key, self.owner_id)
+            except Exception:  # noqa: S112 (a missed heartbeat: the lease may lapse, entries stay safe)
+                continue
+
+    async def release(self) -> None:
+        """Stop extending and give the reservation up, even while being cancelled."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        if self._catalog is None:
+            return
+        release = self._catalog.client.release_reservation(self.key, self.owner_id)
+        try:
+            _, cancelled = await settle(asyncio.ensure_future(release))
+        except Exception:
+            return  # it expires on its own after three heartbeats
+        if cancelled:
+            raise asyncio.CancelledError
+
+
+class RunCatalog:
+    """One run's view of the catalog, through its `AsyncCatalogClient`."""
+
+    def __init__(self, client: AsyncCatalogClient, *, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.heartbeat_s = client.config.reservation_heartbeat_s
+        self._warned: set[str] = set()
+        self._owners = itertools.count()
+
+    @property
+    def where(self) -> str:
+        return str(getattr(self.client.client, "url", type(self.client.client).__name__))
+
+    def warn(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            warnings.warn(message, CatalogWarning, stacklevel=3)
+
+    async def lookup(self, key: Key, max_age: float | None) -> DownloadResult:
+        result: DownloadResult = (
+            await self.client.download(DownloadRequest(key, max_age))
+        ).results[0]
+        if result.status is CacheStatus.LOOKUP_FAILURE:
+            error = result.error
+            self.warn(
+                "lookup",
+                f"the cache at {self.where} could not be read ({type(error).__name__}: {error}); "
+                f"tasks execute without it.",
+            )
+        return result
+
+    async def write(
+        self, task: str, key: Key, outputs: Any, *, overwrite: bool, max_age: float | None
+    ) -> tuple[CacheStatus, bool]:
+        """Write the outputs, finishing even if cancelled; returns the status and whether
+        a cancellation arrived meanwhile."""
+        request = UploadRequest(key, outputs, self.run_id, overwrite, max_age)
+        response, cancelled = await settle(asyncio.ensure_future(self._upload(request)))
+        result = response.results[0]
+        if result.status is CacheStatus.PUT_FAILURE:
+            error = result.error
+            self.warn(
+                "put",
+                f"outputs of {task!r} could not be written to the cache at {self.where} "
+                f"({type(error).__name__}: {error}); results are returned but not cached.",
+            )
+            return CacheStatus.PUT_FAILURE, cancelled
+        return CacheStatus.POPULATED, cancelled
+
+    async def _upload(self, request: UploadRequest) -> Any:
+        return await self.client.upload(request)
+
+    async def take_turn(
+        self, key: Key, *, max_age: float | None, fresh_after: float | None
+    ) -> tuple[Lease | DownloadResult, bool]:
+        """Wait until this call holds the key's reservation, or another holder's entry appears.
+
+        Returns a `Lease` to execute under, or the hit; and whether another
+        holder was seen (so that a lease after waiting means that holder failed).
+        With `fresh_after` (overrides), only entries written after it count.
+        """
+        owner = f"{self.run_id}/{next(self._owners)}"
+        poll = min(_FIRST_POLL_S, self.heartbeat_s / 4)
+        waited = False
+        while True:
+            try:
+                reservation = await self.client.get_or_extend_reservation(key, owner)
+            except Exception as exc:
+                self.warn(
+                    "reserve",
+                    f"reservations at {self.where} failed ({exc}); "
+                    f"serialized tasks may execute more than once.",
+                )
+                return Lease(None, key, owner), waited
+            if reservation.status is ReservationStatus.ACQUIRED:
+                lease = Lease(self, key, owner)
+                # Re-check under the reservation: the holder before us may just have finished.
+                found = await self.lookup(key, max_age)
+                if _usable(found, fresh_after):
+                    await lease.release()
+                    return found, waited
+                return lease, waited
+            if reservation.status is ReservationStatus.FAILURE:
+                self.warn(
+                    "reserve",
+                    f"reservations at {self.where} could not be settled; "
+                    f"serialized tasks may execute more than once.",
+                )
+                return Lease(None, key, owner), waited
+            waited = True
+            await asyncio.sleep(poll)
+            poll = min(poll * 1.5, self.heartbeat_s / 2)
+            found = await self.lookup(key, max_age)
+            if _usable(found, fresh_after):
+                return found, waited
+
+
+def _usable(found: DownloadResult, fresh_after: float | None) -> bool:
+    if not found.hit or found.entry is None:
+        return False
+    return fresh_after is None or found.entry.created_at >= fresh_after

@@ -1,0 +1,331 @@
+"""The async catalog client: a blocking `CatalogClient` behind reader and writer queues.
+
+After Flyte's async catalog client: `download(...)` and `upload(...)` queue work
+and return a future at once; the caller awaits it (or checks `.status`) while
+the store's latency overlaps with everything else the run does. Identical
+requests in flight share one store call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from .._cache import CacheStatus
+from .._errors import CatalogNotStartedError
+from ._catalog import CatalogClient
+from ._entry import Entry
+from ._key import Key
+from ._queue import QueueConfig, WorkQueue
+from ._reservation import Reservation
+
+__all__ = [
+    "AsyncCatalogClient",
+    "CatalogConfig",
+    "DownloadFuture",
+    "DownloadRequest",
+    "DownloadResponse",
+    "DownloadResult",
+    "ResponseStatus",
+    "UploadFuture",
+    "UploadRequest",
+    "UploadResponse",
+    "UploadResult",
+]
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """How a run talks to its catalog.
+
+    Args:
+        reader: The queue for lookups.
+        writer: The queue for writes and reservations.
+        reservation_heartbeat_s: How often a holder of a `serialize=True`
+            reservation extends it; it expires after three missed heartbeats.
+    """
+
+    reader: QueueConfig = field(default_factory=QueueConfig)
+    writer: QueueConfig = field(default_factory=QueueConfig)
+    reservation_heartbeat_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        hb = self.reservation_heartbeat_s
+        if isinstance(hb, bool) or not isinstance(hb, (int, float)) or hb <= 0:
+            raise ValueError(f"CatalogConfig(reservation_heartbeat_s={hb!r}): give seconds > 0.")
+
+
+class ResponseStatus(str, enum.Enum):
+    """Whether every request of a future has completed."""
+
+    NOT_READY = "NOT_READY"
+    READY = "READY"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class DownloadRequest:
+    """Look up `key`; entries older than `max_age` seconds are misses."""
+
+    key: Key
+    max_age: float | None = None
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """Write `outputs` under `key`: create-if-absent, or replace with `overwrite`."""
+
+    key: Key
+    outputs: Any
+    producer: str = ""
+    overwrite: bool = False
+    max_age: float | None = None
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """The outcome of one lookup.
+
+    `status` is `HIT`, `MISS` or `LOOKUP_FAILURE` (then `error` says why);
+    `reason` explains a miss where it is known.
+    """
+
+    key: Key
+    status: CacheStatus
+    entry: Entry | None = None
+    error: BaseException | None = None
+    reason: str | None = None
+
+    @property
+    def hit(self) -> bool:
+        return self.status is CacheStatus.HIT
+
+    @property
+    def outputs(self) -> Any:
+        return None if self.entry is None else self.entry.outputs
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """The outcome of one write: `POPULATED`, `HIT` (a valid entry stood), or `PUT_FAILURE`."""
+
+    key: Key
+    status: CacheStatus
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class DownloadResponse:
+    results: list[DownloadResult]
+
+    @property
+    def cached_count(self) -> int:
+        """How many of the requests were hits."""
+        return sum(r.hit for r in self.results)
+
+
+@dataclass(frozen=True)
+class UploadResponse:
+    results: list[UploadResult]
+
+    @property
+    def failed_count(self) -> int:
+        return sum(r.status is CacheStatus.PUT_FAILURE for r in self.results)
+
+
+class _Future:
+    def __init__(self, futures: list[asyncio.Future[Any]]) -> None:
+        self._futures = futures
+
+    @property
+    def status(self) -> ResponseStatus:
+        """`READY` once every request has completed."""
+        done = all(f.done() for f in self._futures)
+        return ResponseStatus.READY if done else ResponseStatus.NOT_READY
+
+    async def _gather(self) -> list[Any]:
+        # Shielded: the work is shared with identical requests of other callers.
+        return [await asyncio.shield(f) for f in self._futures]
+
+
+class DownloadFuture(_Future):
+    """The pending result of `download(...)`: check `.status`, or await it."""
+
+    def __await__(self) -> Generator[Any, None, DownloadResponse]:
+        results = yield from self._gather().__await__()
+        return DownloadResponse(results)
+
+    def response(self) -> DownloadResponse:
+        """The response of a `READY` future."""
+        if self.status is not ResponseStatus.READY:
+            raise RuntimeError("the download is not ready yet; await the future instead.")
+        return DownloadResponse([f.result() for f in self._futures])
+
+
+class UploadFuture(_Future):
+    """The pending result of `upload(...)`: check `.status`, or await it."""
+
+    def __await__(self) -> Generator[Any, None, UploadResponse]:
+        results = yield from self._gather().__await__()
+        return UploadResponse(results)
+
+    def response(self) -> UploadResponse:
+        """The response of a `READY` future."""
+        if self.status is not ResponseStatus.READY:
+            raise RuntimeError("the upload is not ready yet; await the future instead.")
+        return UploadResponse([f.result() for f in self._futures])
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join()
+
+
+class AsyncCatalogClient:
+    """Reader and writer work queues in front of a blocking `CatalogClient`.
+
+    Start it with `async with AsyncCatalogClient(client, config):` (or
+    `start()` / `await aclose()`), inside the event loop that will use it.
+    Every store call goes through the client's own methods, so a subclass of
+    `FsspecCatalog` that overrides `get` sees every lookup.
+    """
+
+    def __init__(self, client: CatalogClient, config: CatalogConfig | None = None) -> None:
+        self.client = client
+        self.config = config or CatalogConfig()
+        self.reader = WorkQueue("reader", self.config.reader)
+        self.writer = WorkQueue("writer", self.config.writer)
+        self._started = False
+        self._unique = itertools.count()
+
+    async def __aenter__(self) -> AsyncCatalogClient:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def start(self) -> None:
+        """Start the queues on the running event loop."""
+        loop = asyncio.get_running_loop()
+        self.reader.start(loop)
+        self.writer.start(loop)
+        self._started = True
+
+    async def aclose(self) -> None:
+        """Finish queued work, then stop the worker threads."""
+        if not self._started:
+            return
+        self._started = False
+        threads = self.reader.stop() + self.writer.stop()
+        if threads:
+            await asyncio.get_running_loop().run_in_executor(None, _join, threads)
+
+    def _check_started(self) -> None:
+        if not self._started:
+            raise CatalogNotStartedError(
+                "the AsyncCatalogClient is not started: use `async with "
+                "AsyncCatalogClient(client, config) as catalog:` or call `catalog.start()` "
+                "inside the event loop first."
+            )
+
+    # -- lookups and writes -------------------------------------------------------------
+
+    def download(self, *requests: DownloadRequest) -> DownloadFuture:
+        """Queue lookups; returns at once."""
+        self._check_started()
+        return DownloadFuture(
+            [
+                self.reader.submit(f"get:{r.key.digest}:{r.max_age}", self._download, r)
+                for r in requests
+            ]
+        )
+
+    def upload(self, *requests: UploadRequest) -> UploadFuture:
+        """Queue writes; returns at once."""
+        self._check_started()
+        return UploadFuture(
+            [
+                self.writer.submit(f"put:{r.key.digest}:{r.overwrite}", self._upload, r)
+                for r in requests
+            ]
+        )
+
+    def _download(self, request: DownloadRequest) -> DownloadResult:
+        key = request.key
+        try:
+            entry = self.client.get(key)
+        except Exception as exc:
+            return DownloadResult(key, CacheStatus.LOOKUP_FAILURE, error=exc)
+        if entry is None:
+            return DownloadResult(key, CacheStatus.MISS)
+        if request.max_age is not None and entry.age > request.max_age:
+            return DownloadResult(
+                key,
+                CacheStatus.MISS,
+                reason=f"entry expired (age {entry.age:.1f} s > max_age {request.max_age:g} s)",
+            )
+        return DownloadResult(key, CacheStatus.HIT, entry=entry)
+
+    def _upload(self, request: UploadRequest) -> UploadResult:
+        key = request.key
+        try:
+            if request.overwrite:
+                status = self.client.update(key, request.outputs, producer=request.producer)
+            else:
+                status = self.client.put(
+                    key, request.outputs, producer=request.producer, max_age=request.max_age
+                )
+        except Exception as exc:
+            return UploadResult(key, CacheStatus.PUT_FAILURE, error=exc)
+        return UploadResult(key, status)
+
+    # -- reservations ---------------------------------------------------------------------
+
+    async def get_or_extend_reservation(self, key: Key, owner_id: str) -> Reservation:
+        """Acquire or extend `owner_id`'s reservation of `key` (through the writer queue)."""
+        self._check_started()
+        heartbeat = self.config.reservation_heartbeat_s
+        future = self.writer.submit(
+            f"reserve:{key.digest}:{owner_id}:{next(self._unique)}",
+            self.client.get_or_extend_reservation,
+            key,
+            owner_id,
+            heartbeat,
+        )
+        result: Reservation = await future
+        return result
+
+    async def release_reservation(self, key: Key, owner_id: str) -> Reservation:
+        """Give up `owner_id`'s reservation of `key`."""
+        self._check_started()
+        future = self.writer.submit(
+            f"release:{key.digest}:{owner_id}:{next(self._unique)}",
+            self.client.release_reservation,
+            key,
+            owner_id,
+        )
+        result: Reservation = await future
+        return result
+
+    def stats(self) -> dict[str, int]:
+        """Requests submitted and store calls executed per queue (dedup shows as the gap)."""
+        return {
+            "reader_submitted": self.reader.submitted,
+            "reader_executed": self.reader.executed,
+            "writer_submitted": self.writer.submitted,
+            "writer_executed": self.writer.executed,
+        }
