@@ -12,6 +12,7 @@ Layers, each importing only those above it:
 
 from ._cache import Cache as Cache
 from ._cache import CacheStatus as CacheStatus
+from ._errors import CatalogNotStartedError as CatalogNotStartedError
 from ._errors import FlyteliteError as FlyteliteError
 from ._errors import InputError as InputError
 from ._errors import NonRetryableError as NonRetryableError
@@ -38,6 +39,7 @@ __all__ = [
     "AsyncTask",
     "Cache",
     "CacheStatus",
+    "CatalogNotStartedError",
     "CatalogWarning",
     "FlyteliteError",
     "HashMethod",

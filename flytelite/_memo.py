@@ -112,6 +112,13 @@ class RunCatalog:
                 f"the cache at {self.where} could not be read ({type(error).__name__}: {error}); "
                 f"tasks execute without it.",
             )
+        elif result.reason is not None and "signature refused" in result.reason:
+            self.warn(
+                "signature",
+                f"the cache at {self.where} holds entries that are unsigned or not signed "
+                f"with FLYTELITE_CACHE_SECRET; they were refused, never loaded, and the "
+                f"tasks executed instead.",
+            )
         return result
 
     async def write(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import itertools
 import threading
 from collections.abc import Generator
@@ -20,7 +21,7 @@ from typing import Any
 from .._cache import CacheStatus
 from .._errors import CatalogNotStartedError
 from ._catalog import CatalogClient
-from ._entry import Entry
+from ._entry import Entry, EntryProblem
 from ._key import Key
 from ._queue import QueueConfig, WorkQueue
 from ._reservation import Reservation
@@ -184,6 +185,14 @@ class UploadFuture(_Future):
         return UploadResponse([f.result() for f in self._futures])
 
 
+def _lookup_failure(key: Key, error: Exception) -> DownloadResult:
+    return DownloadResult(key, CacheStatus.LOOKUP_FAILURE, error=error)
+
+
+def _put_failure(key: Key, error: Exception) -> UploadResult:
+    return UploadResult(key, CacheStatus.PUT_FAILURE, error=error)
+
+
 def _join(threads: list[threading.Thread]) -> None:
     for thread in threads:
         thread.join()
@@ -249,7 +258,12 @@ class AsyncCatalogClient:
         self._check_started()
         return DownloadFuture(
             [
-                self.reader.submit(f"get:{r.key.digest}:{r.max_age}", self._download, r)
+                self.reader.submit(
+                    f"get:{r.key.digest}:{r.max_age}",
+                    self._download,
+                    r,
+                    fail=functools.partial(_lookup_failure, r.key),
+                )
                 for r in requests
             ]
         )
@@ -259,19 +273,21 @@ class AsyncCatalogClient:
         self._check_started()
         return UploadFuture(
             [
-                self.writer.submit(f"put:{r.key.digest}:{r.overwrite}", self._upload, r)
+                self.writer.submit(
+                    f"put:{r.key.digest}:{r.overwrite}",
+                    self._upload,
+                    r,
+                    fail=functools.partial(_put_failure, r.key),
+                )
                 for r in requests
             ]
         )
 
     def _download(self, request: DownloadRequest) -> DownloadResult:
         key = request.key
-        try:
-            entry = self.client.get(key)
-        except Exception as exc:
-            return DownloadResult(key, CacheStatus.LOOKUP_FAILURE, error=exc)
+        entry = self.client.get(key)  # errors: retried by the queue, then `_lookup_failure`
         if entry is None:
-            return DownloadResult(key, CacheStatus.MISS)
+            return DownloadResult(key, CacheStatus.MISS, reason=self._explain(key))
         if request.max_age is not None and entry.age > request.max_age:
             return DownloadResult(
                 key,
@@ -280,17 +296,29 @@ class AsyncCatalogClient:
             )
         return DownloadResult(key, CacheStatus.HIT, entry=entry)
 
+    def _explain(self, key: Key) -> str | None:
+        """Why `get` found nothing usable, if the client can tell (one more read, misses only)."""
+        inspect = getattr(self.client, "inspect", None)
+        if inspect is None:
+            return None
+        try:
+            found = inspect(key)
+        except Exception:
+            return None
+        if isinstance(found, EntryProblem):
+            return f"entry unreadable: {found.reason}"
+        if isinstance(found, Entry):  # checked, yet `get` refused it: it does not load here
+            return "entry unreadable: its outputs cannot be loaded"
+        return None
+
     def _upload(self, request: UploadRequest) -> UploadResult:
         key = request.key
-        try:
-            if request.overwrite:
-                status = self.client.update(key, request.outputs, producer=request.producer)
-            else:
-                status = self.client.put(
-                    key, request.outputs, producer=request.producer, max_age=request.max_age
-                )
-        except Exception as exc:
-            return UploadResult(key, CacheStatus.PUT_FAILURE, error=exc)
+        if request.overwrite:
+            status = self.client.update(key, request.outputs, producer=request.producer)
+        else:
+            status = self.client.put(
+                key, request.outputs, producer=request.producer, max_age=request.max_age
+            )
         return UploadResult(key, status)
 
     # -- reservations ---------------------------------------------------------------------

@@ -55,18 +55,20 @@ class QueueConfig:
 
 
 class _Item:
-    __slots__ = ("args", "fn", "future", "id")
+    __slots__ = ("args", "fail", "fn", "future", "id")
 
     def __init__(
         self,
         item_id: str,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
+        fail: Callable[[Exception], Any] | None,
         future: asyncio.Future[Any],
     ) -> None:
         self.id = item_id
         self.fn = fn
         self.args = args
+        self.fail = fail
         self.future = future
 
 
@@ -88,10 +90,18 @@ class WorkQueue:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    def submit(self, item_id: str, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    def submit(
+        self,
+        item_id: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        fail: Callable[[Exception], Any] | None = None,
+    ) -> asyncio.Future[Any]:
         """Queue `fn(*args)`, or join the identical item already queued or in flight.
 
-        The future is shared: await it through `asyncio.shield`.
+        When the call still fails after its retries, the future gets `fail(error)`
+        as its result if given, else the error. The future is shared: await it
+        through `asyncio.shield`.
         """
         assert self._loop is not None
         self.submitted += 1
@@ -99,7 +109,7 @@ class WorkQueue:
         if found is not None:
             self._index.move_to_end(item_id)
             return found.future
-        item = _Item(item_id, fn, args, self._loop.create_future())
+        item = _Item(item_id, fn, args, fail, self._loop.create_future())
         self._index[item_id] = item
         if len(self._index) > self.config.index_max_items:
             self._index.popitem(last=False)  # forgotten, not dropped: it still runs
@@ -148,11 +158,20 @@ class WorkQueue:
                 return True, item.fn(*item.args)
             except TRANSIENT_ERRORS as exc:
                 if attempt >= self.config.max_retries:
-                    return False, exc
+                    return self._failed(item, exc)
                 time.sleep(min(_BACKOFF_BASE * 2**attempt, _BACKOFF_MAX))
                 attempt += 1
             except Exception as exc:
-                return False, exc
+                return self._failed(item, exc)
+
+    @staticmethod
+    def _failed(item: _Item, exc: Exception) -> tuple[bool, Any]:
+        if item.fail is None:
+            return False, exc
+        try:
+            return True, item.fail(exc)
+        except Exception as fail_exc:
+            return False, fail_exc
 
     def _finish(self, item: _Item, ok: bool, value: Any) -> None:
         if self._index.get(item.id) is item:

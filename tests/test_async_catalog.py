@@ -1,0 +1,374 @@
+"""The async catalog client: futures, de-duplication, retries, failures, reservations."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import flytelite as fl
+from flytelite.catalog import (
+    AsyncCatalogClient,
+    CatalogConfig,
+    DownloadRequest,
+    Entry,
+    FsspecCatalog,
+    Key,
+    QueueConfig,
+    ReservationStatus,
+    ResponseStatus,
+    UploadRequest,
+)
+
+HIT, MISS, POPULATED = fl.CacheStatus.HIT, fl.CacheStatus.MISS, fl.CacheStatus.POPULATED
+
+
+class SlowCatalog(FsspecCatalog):
+    """A user's subclass: counts lookups and adds store latency."""
+
+    def __init__(self, url: str, latency: float = 0.0, gate: threading.Event | None = None):
+        super().__init__(url)
+        self.latency = latency
+        self.gate = gate
+        self.gets = 0
+        self.lock = threading.Lock()
+
+    def get(self, key: Key) -> Entry | None:
+        with self.lock:
+            self.gets += 1
+        if self.gate is not None:
+            self.gate.wait(10)
+        time.sleep(self.latency)
+        return super().get(key)
+
+
+class FlakyCatalog(FsspecCatalog):
+    def __init__(self, url: str, failures: int, error: type[Exception] = OSError) -> None:
+        super().__init__(url)
+        self.failures = failures
+        self.error = error
+        self.calls = 0
+
+    def get(self, key: Key) -> Entry | None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error(f"transient failure {self.calls}")
+        return super().get(key)
+
+
+def keys(n: int, task: str = "env.task") -> list[Key]:
+    return [Key(task, "1", {"i": i}) for i in range(n)]
+
+
+def test_using_the_client_before_start_raises_at_once(tmp_path: Path) -> None:
+    client = AsyncCatalogClient(FsspecCatalog(str(tmp_path)))
+    (key,) = keys(1)
+
+    async def main() -> None:
+        with pytest.raises(fl.CatalogNotStartedError, match="async with AsyncCatalogClient"):
+            client.download(DownloadRequest(key))
+        with pytest.raises(fl.CatalogNotStartedError):
+            client.upload(UploadRequest(key, 1))
+        with pytest.raises(fl.CatalogNotStartedError):
+            await client.get_or_extend_reservation(key, "me")
+
+    asyncio.run(main())
+
+
+def test_futures_go_from_not_ready_to_ready(tmp_path: Path) -> None:
+    gate = threading.Event()
+    catalog = SlowCatalog(str(tmp_path), gate=gate)
+    (key,) = keys(1)
+    catalog.put(key, "stored")
+
+    async def main() -> None:
+        async with AsyncCatalogClient(catalog) as client:
+            future = client.download(DownloadRequest(key))
+            assert future.status is ResponseStatus.NOT_READY
+            with pytest.raises(RuntimeError, match="not ready"):
+                future.response()
+            gate.set()
+            response = await future
+            assert future.status is ResponseStatus.READY
+            assert response.cached_count == 1
+            assert response.results[0].hit and response.results[0].outputs == "stored"
+            assert future.response().results[0].outputs == "stored"
+
+    asyncio.run(main())
+
+
+def test_uploads_create_once_and_overwrite_on_request(tmp_path: Path) -> None:
+    catalog = FsspecCatalog(str(tmp_path))
+    key, other = keys(2)
+
+    async def main() -> None:
+        async with AsyncCatalogClient(catalog) as client:
+            first = await client.upload(UploadRequest(key, "a"), UploadRequest(other, "b"))
+            assert [r.status for r in first.results] == [POPULATED, POPULATED]
+            again = await client.upload(UploadRequest(key, "changed"))
+            assert again.results[0].status is HIT  # the first valid entry stands
+            forced = await client.upload(UploadRequest(key, "forced", overwrite=True))
+            assert forced.results[0].status is POPULATED
+            response = await client.download(DownloadRequest(key), DownloadRequest(other))
+            assert [r.outputs for r in response.results] == ["forced", "b"]
+            assert response.cached_count == 2
+
+    asyncio.run(main())
+
+
+def test_identical_concurrent_lookups_cost_one_store_read(tmp_path: Path) -> None:
+    catalog = SlowCatalog(str(tmp_path), latency=0.1)
+    (key,) = keys(1)
+    catalog.put(key, 7)
+
+    async def main() -> None:
+        async with AsyncCatalogClient(catalog) as client:
+            futures = [client.download(DownloadRequest(key)) for _ in range(200)]
+            responses = await asyncio.gather(*futures)
+            assert all(r.results[0].outputs == 7 for r in responses)
+            assert client.stats()["reader_submitted"] == 200
+
+    asyncio.run(main())
+    assert catalog.gets == 1
+
+
+def test_lookups_overlap_store_latency(tmp_path: Path) -> None:
+    catalog = SlowCatalog(str(tmp_path), latency=0.05)
+    config = CatalogConfig(reader=QueueConfig(workers=10))
+
+    async def main() -> float:
+        async with AsyncCatalogClient(catalog, config) as client:
+            started = time.perf_counter()
+            response = await client.download(*(DownloadRequest(k) for k in keys(100)))
+            elapsed = time.perf_counter() - started
+            assert [r.status for r in response.results] == [MISS] * 100
+            return elapsed
+
+    elapsed = asyncio.run(main())
+    assert catalog.gets == 100
+    assert elapsed < 0.9, f"100 lookups x 50 ms on 10 workers took {elapsed:.2f} s"
+
+
+def test_transient_errors_are_retried(tmp_path: Path) -> None:
+    catalog = FlakyCatalog(str(tmp_path), failures=2)
+    (key,) = keys(1)
+    catalog.put(key, "eventually")
+
+    async def main() -> None:
+        async with AsyncCatalogClient(catalog) as client:
+            result = (await client.download(DownloadRequest(key))).results[0]
+            assert result.hit and result.outputs == "eventually"
+
+    asyncio.run(main())
+    assert catalog.calls == 3
+
+
+def test_a_request_that_keeps_failing_comes_back_as_a_failure(tmp_path: Path) -> None:
+    catalog = FlakyCatalog(str(tmp_path), failures=100)
+    config = CatalogConfig(reader=QueueConfig(max_retries=2))
+
+    async def main() -> None:
+        async with AsyncCatalogClient(catalog, config) as client:
+            result = (await client.download(DownloadRequest(keys(1)[0]))).results[0]
+            assert result.status is fl.CacheStatus.LOOKUP_FAILURE
+            assert isinstance(result.error, OSError)
+            assert "transient failure 3" in str(result.error)
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+    assert catalog.calls == 3
+
+
+def test_errors_that_are_not_transient_fail_without_retry(tmp_path: Path) -> None:
+    catalog = FlakyCatalog(str(tmp_path), failures=100, error=ValueError)
+
+    async def main() -> None:
+        async with AsyncCatalogClient(catalog) as client:
+            result = (await client.download(DownloadRequest(keys(1)[0]))).results[0]
+            assert result.status is fl.CacheStatus.LOOKUP_FAILURE
+            assert isinstance(result.error, ValueError)
+
+    asyncio.run(main())
+    assert catalog.calls == 1
+
+
+def test_expired_entries_are_misses_with_a_reason(tmp_path: Path) -> None:
+    catalog = FsspecCatalog(str(tmp_path))
+    (key,) = keys(1)
+    catalog.put(key, 1)
+    time.sleep(0.05)
+
+    async def main() -> None:
+        async with AsyncCatalogClient(catalog) as client:
+            fresh = (await client.download(DownloadRequest(key, max_age=10))).results[0]
+            stale = (await client.download(DownloadRequest(key, max_age=0.01))).results[0]
+            assert fresh.hit
+            assert stale.status is MISS and stale.reason is not None
+            assert "expired" in stale.reason
+
+    asyncio.run(main())
+
+
+def test_the_engine_uses_the_users_catalog_subclass_through_the_queues(tmp_path: Path) -> None:
+    env = fl.TaskEnvironment("subclass_catalog")
+
+    @env.task(cache=True)
+    async def leaf(i: int) -> int:
+        return i
+
+    @env.task
+    async def root() -> list[int]:
+        return list(await asyncio.gather(*(leaf(i % 3) for i in range(30))))
+
+    # fl.run builds its own FsspecCatalog; the subclass is exercised by the client tests.
+    config = CatalogConfig(reader=QueueConfig(workers=2), writer=QueueConfig(workers=2))
+    run = fl.run(root, cache_url=str(tmp_path), catalog_config=config)
+    assert run.outputs == [i % 3 for i in range(30)]
+    statuses = [r.cache for r in run.report.by_task("leaf")]
+    assert statuses.count(POPULATED) == 3 and statuses.count(HIT) == 27
+
+
+def test_reservations_acquire_exist_extend_release_and_take_over(tmp_path: Path) -> None:
+    catalog = FsspecCatalog(str(tmp_path))
+    (key,) = keys(1)
+    a = catalog.get_or_extend_reservation(key, "a", 0.1)
+    assert a.status is ReservationStatus.ACQUIRED and a.owner_id == "a"
+    b = catalog.get_or_extend_reservation(key, "b", 0.1)
+    assert b.status is ReservationStatus.EXISTS and b.owner_id == "a"
+    a2 = catalog.get_or_extend_reservation(key, "a", 0.1)
+    assert a2.status is ReservationStatus.ACQUIRED and a2.expires_at >= a.expires_at
+    assert a2.generation == a.generation
+    time.sleep(0.35)  # three heartbeats without an extension: expired
+    c = catalog.get_or_extend_reservation(key, "c", 0.1)
+    assert c.status is ReservationStatus.ACQUIRED and c.generation == a.generation + 1
+    stale = catalog.get_or_extend_reservation(key, "a", 0.1)
+    assert stale.status is ReservationStatus.EXISTS and stale.owner_id == "c"
+    catalog.release_reservation(key, "a")  # not the holder: nothing happens
+    assert catalog.get_or_extend_reservation(key, "b", 0.1).status is ReservationStatus.EXISTS
+    assert catalog.release_reservation(key, "c").status is ReservationStatus.RELEASED
+    assert catalog.get_or_extend_reservation(key, "b", 0.1).status is ReservationStatus.ACQUIRED
+
+
+def test_concurrent_reservation_requests_have_one_winner(tmp_path: Path) -> None:
+    catalog = FsspecCatalog(str(tmp_path))
+    (key,) = keys(1)
+    barrier = threading.Barrier(16)
+    results: list[Any] = []
+
+    def contend(i: int) -> None:
+        barrier.wait()
+        results.append(catalog.get_or_extend_reservation(key, f"owner-{i}", 5.0))
+
+    threads = [threading.Thread(target=contend, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [r for r in results if r.status is ReservationStatus.ACQUIRED]
+    assert len(winners) == 1
+    assert {r.owner_id for r in results} == {winners[0].owner_id}
+
+
+def test_serialize_executes_identical_calls_of_threads_once(tmp_path: Path) -> None:
+    env = fl.TaskEnvironment("serialize_threads")
+    executed: list[int] = []
+    lock = threading.Lock()
+
+    @env.task(cache=fl.Cache(version="1", serialize=True))
+    def once(x: int) -> int:
+        with lock:
+            executed.append(x)
+        time.sleep(0.3)
+        return x * 2
+
+    config = CatalogConfig(reservation_heartbeat_s=0.2)
+    outputs: list[Any] = []
+
+    def run_one() -> None:
+        outputs.append(fl.run(once, 21, cache_url=str(tmp_path), catalog_config=config).outputs)
+
+    threads = [threading.Thread(target=run_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outputs == [42] * 4
+    assert executed == [21]
+
+
+def test_override_with_serialize_executes_once_and_waiters_get_the_fresh_value(
+    tmp_path: Path,
+) -> None:
+    env = fl.TaskEnvironment("serialize_override")
+    executed: list[int] = []
+    lock = threading.Lock()
+
+    @env.task(cache=fl.Cache(version="1"))
+    def value() -> int:
+        return 0
+
+    fl.run(value, cache_url=str(tmp_path))  # an old entry the override must not serve
+
+    @env.task(cache=fl.Cache(version="1", behavior="override", serialize=True))
+    def value() -> int:  # type: ignore[no-redef]
+        with lock:
+            executed.append(1)
+        time.sleep(0.3)
+        return 1
+
+    config = CatalogConfig(reservation_heartbeat_s=0.2)
+    outputs: list[Any] = []
+    barrier = threading.Barrier(3)
+
+    def run_one() -> None:
+        barrier.wait()
+        outputs.append(fl.run(value, cache_url=str(tmp_path), catalog_config=config).outputs)
+
+    threads = [threading.Thread(target=run_one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outputs == [1, 1, 1]
+    assert executed == [1]
+
+
+def test_a_failed_holder_lets_the_next_caller_execute(tmp_path: Path) -> None:
+    env = fl.TaskEnvironment("serialize_failure")
+    attempts: list[str] = []
+    lock = threading.Lock()
+
+    @env.task(cache=fl.Cache(version="1", serialize=True))
+    def fragile(name: str) -> str:
+        with lock:
+            attempts.append(threading.current_thread().name)
+            first = len(attempts) == 1
+        time.sleep(0.2)
+        if first:
+            raise RuntimeError("the first holder fails")
+        return "made it"
+
+    config = CatalogConfig(reservation_heartbeat_s=0.1)
+    results: dict[str, Any] = {}
+
+    def run_one(name: str) -> None:
+        try:
+            run = fl.run(fragile, "x", cache_url=str(tmp_path), catalog_config=config)
+            results[name] = (run.outputs, run.report[0].miss_reason)
+        except fl.TaskFailedError as exc:
+            results[name] = exc
+
+    threads = [threading.Thread(target=run_one, args=(f"t{i}",), name=f"t{i}") for i in range(2)]
+    threads[0].start()
+    time.sleep(0.05)
+    threads[1].start()
+    for t in threads:
+        t.join()
+    assert isinstance(results["t0"], fl.TaskFailedError)
+    outputs, reason = results["t1"]
+    assert outputs == "made it"
+    assert reason is not None and "did not produce an entry" in reason
+    assert len(attempts) == 2
