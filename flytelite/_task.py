@@ -7,6 +7,7 @@ run (see `_context`) every call is handed to the runner.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import inspect
 import typing
@@ -198,25 +199,40 @@ async def _plain_async(func: Callable[..., R], args: Any, kwargs: Any) -> R:
 
 
 def _hash_methods(func: Callable[..., Any], signature: inspect.Signature) -> dict[str, HashMethod]:
-    """`HashMethod` markers from annotations; unresolvable annotations are ignored."""
+    """`HashMethod` markers from annotations; what cannot be resolved is ignored."""
     try:
         hints = typing.get_type_hints(func, include_extras=True)
     except Exception:  # a forward reference to a local class, say: resolve one by one
         hints = {}
+        names = _Lenient(getattr(func, "__globals__", {}))
         for name, param in signature.parameters.items():
             annotation = param.annotation
             if isinstance(annotation, str):
                 try:
-                    annotation = eval(annotation, getattr(func, "__globals__", {}))  # noqa: S307
+                    annotation = eval(annotation, names.globals, names)  # noqa: S307
                 except Exception:  # noqa: S112 (unresolvable: the runtime value decides)
                     continue
             hints[name] = annotation
     methods = {}
     for name, hint in hints.items():
         for meta in getattr(hint, "__metadata__", ()):
-            if isinstance(meta, HashMethod):
+            if isinstance(meta, HashMethod) and meta.fn is not typing.cast(object, Any):
                 methods[name] = meta
     return methods
+
+
+class _Lenient(dict[str, Any]):
+    """Names for evaluating a string annotation: unknown ones (local classes) become `Any`,
+    so that `Annotated[LocalClass, fl.HashMethod(fn)]` still yields its `HashMethod`."""
+
+    def __init__(self, module_globals: dict[str, Any]) -> None:
+        super().__init__()
+        self.globals = module_globals
+
+    def __missing__(self, name: str) -> Any:
+        if name in self.globals:
+            return self.globals[name]
+        return getattr(builtins, name, Any)
 
 
 def _cache_policy(task: str, cache: bool | Cache, cache_version: str | None) -> Cache | None:

@@ -1,6 +1,7 @@
 """The `flytelite` command line.
 
     flytelite run FILE TASK [--param value ...] [--cache-url URL]
+    flytelite cache ls [TASK] | info | clear [TASK] | prune --older-than AGE [TASK]
 
 Outputs go to stdout (as JSON where they can be); the report, progress and
 errors go to stderr, so `flytelite run ... | jq` works. Exit status: 0 on
@@ -13,7 +14,9 @@ import argparse
 import importlib.util
 import inspect
 import json
+import re
 import sys
+import time
 import traceback
 import types
 import typing
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import flytelite as fl
+from flytelite.catalog import FsspecCatalog, StoredEntry, default_cache_url
 
 __all__ = ["main"]
 
@@ -161,7 +165,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     task = find_task(module, args.task, args.file)
     kwargs = parse_task_args(task, args.task_args)
     try:
-        run = fl.run(task, cache_url=args.cache_url, **kwargs)
+        run = fl.run(task, cache_url=args.cache_url, storage_options=args.storage_options, **kwargs)
     except fl.TaskFailedError as exc:
         cause = exc.__cause__
         if cause is not None:
@@ -173,6 +177,142 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 1
     _print_outputs(run.outputs)
     print(f"\n{run.report}", file=sys.stderr)
+    return 0
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> float:
+    """Seconds in an age like `90s`, `30m`, `12h`, `7d`, `2w` (a bare number is seconds)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age; write e.g. 90s, 30m, 12h, 7d")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _age(seconds: float) -> str:
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= span:
+            return f"{seconds / span:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _catalog(args: argparse.Namespace) -> FsspecCatalog:
+    return FsspecCatalog(args.cache_url or default_cache_url(), args.storage_options)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('give a JSON object, e.g. \'{"endpoint_url": "..."}\'')
+    return value
+
+
+def _select(catalog: FsspecCatalog, task: str | None) -> list[StoredEntry]:
+    """Entries of every task, or of one task named `env.function` or `function`."""
+    entries = list(catalog.entries())
+    if task is None:
+        return entries
+    folders = {e.task for e in entries}
+    exact = [f for f in folders if f == task]
+    named = exact or sorted(f for f in folders if f.rsplit(".", 1)[-1] == task)
+    if not named:
+        known = ", ".join(sorted(folders)) or "none"
+        raise UsageError(f"no entries of task {task!r} in {catalog.url}; tasks: {known}")
+    if len(named) > 1:
+        raise UsageError(f"{task!r} is ambiguous: name one of {', '.join(named)}")
+    return [e for e in entries if e.task == named[0]]
+
+
+def _cmd_cache_ls(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    entries = _select(catalog, args.task)
+    now = time.time()
+    rows: list[tuple[str, ...]]
+    if not entries:
+        print(f"no entries in {catalog.url}")
+        return 0
+    if args.task is None:
+        groups: dict[str, list[StoredEntry]] = {}
+        for e in entries:
+            groups.setdefault(e.task, []).append(e)
+        rows = [("task", "entries", "size", "newest")]
+        for task, group in sorted(groups.items()):
+            newest = max(e.mtime for e in group)
+            rows.append(
+                (task, str(len(group)), _size(sum(e.size for e in group)), _age(now - newest))
+            )
+        print(_table(rows))
+        return 0
+    rows = [("key", "size", "age", "cache version", "producer")]
+    for e in sorted(entries, key=lambda e: -e.mtime):
+        header = catalog.header(e) or {}
+        rows.append(
+            (
+                e.key[:16],
+                _size(e.size),
+                _age(now - float(header.get("created_at", e.mtime))),
+                str(header.get("cache_version", "?")),
+                str(header.get("producer", "?")),
+            )
+        )
+    print(_table(rows))
+    return 0
+
+
+def _cmd_cache_info(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    entries = list(catalog.entries())
+    now = time.time()
+    print(f"cache:    {catalog.url}")
+    print(f"entries:  {len(entries)} in {len({e.task for e in entries})} tasks")
+    print(f"size:     {_size(sum(e.size for e in entries))}")
+    if entries:
+        print(f"oldest:   {_age(now - min(e.mtime for e in entries))} ago")
+        print(f"newest:   {_age(now - max(e.mtime for e in entries))} ago")
+    return 0
+
+
+def _cmd_cache_clear(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    entries = _select(catalog, args.task)
+    for e in entries:
+        catalog.remove(e)
+    print(
+        f"removed {len(entries)} entries ({_size(sum(e.size for e in entries))}) from {catalog.url}"
+    )
+    return 0
+
+
+def _cmd_cache_prune(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    cutoff = time.time() - args.older_than
+    old = [e for e in _select(catalog, args.task) if e.mtime < cutoff]
+    for e in old:
+        catalog.remove(e)
+    print(
+        f"removed {len(old)} entries older than {_age(args.older_than)} "
+        f"({_size(sum(e.size for e in old))}) from {catalog.url}"
+    )
     return 0
 
 
@@ -196,6 +336,40 @@ def _parser() -> argparse.ArgumentParser:
         help="the cache (default: FLYTELITE_CACHE_URL, else the per-user cache folder)",
     )
     run.set_defaults(handler=_cmd_run)
+
+    cache = sub.add_parser("cache", help="inspect and tidy a cache").add_subparsers(
+        dest="cache_command", required=True
+    )
+    url_help = "the cache (default: FLYTELITE_CACHE_URL, else the per-user cache folder)"
+    task_help = "a task: its function name, or env.function"
+    ls = cache.add_parser("ls", help="entries per task, or one task's entries")
+    ls.add_argument("task", nargs="?", help=task_help)
+    ls.set_defaults(handler=_cmd_cache_ls)
+    info = cache.add_parser("info", help="size and counts of the cache")
+    info.set_defaults(handler=_cmd_cache_info)
+    clear = cache.add_parser("clear", help="remove every entry, or one task's")
+    clear.add_argument("task", nargs="?", help=task_help)
+    clear.set_defaults(handler=_cmd_cache_clear)
+    prune = cache.add_parser("prune", help="remove entries older than an age")
+    prune.add_argument("task", nargs="?", help=task_help)
+    prune.add_argument(
+        "--older-than",
+        type=parse_age,
+        required=True,
+        metavar="AGE",
+        help="e.g. 90s, 30m, 12h, 7d, 2w",
+    )
+    prune.set_defaults(handler=_cmd_cache_prune)
+    for command in (run, ls, info, clear, prune):
+        if command is not run:
+            command.add_argument("--cache-url", default=None, help=url_help)
+        command.add_argument(
+            "--storage-options",
+            type=_json_object,
+            default=None,
+            metavar="JSON",
+            help="fsspec options for the cache's file system, e.g. credentials or endpoint_url",
+        )
     return parser
 
 
@@ -203,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The console entry point; returns the exit status."""
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
+    if args.command != "run" and rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.task_args = rest
     try:
         status: int = args.handler(args)

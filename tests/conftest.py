@@ -81,8 +81,11 @@ def s3_cache(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
 
     import boto3
 
-    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-             "AWS_DEFAULT_REGION": "us-east-1"}
+    creds = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     for name, value in creds.items():
         monkeypatch.setenv(name, value)
     bucket = f"flytelite-{uuid.uuid4().hex[:12]}"

@@ -877,6 +877,46 @@ def test_unresolvable_string_annotations_let_the_runtime_value_decide(
     assert len(calls) == 3
 
 
+HASH_METHOD_MODULE = """
+from __future__ import annotations
+
+from typing import Annotated
+
+import flytelite as fl
+
+
+def make(env_name):
+    class LocalModel:
+        def __init__(self, version, weights):
+            self.version = version
+            self.weights = weights  # an unhashable object
+
+    env = fl.TaskEnvironment(env_name)
+
+    @env.task(cache=True)
+    def score(model: Annotated[LocalModel, fl.HashMethod(lambda m: m.version)]) -> str:
+        return model.version
+
+    return LocalModel, score
+"""
+
+
+def test_hash_method_on_an_unresolvable_local_class_still_applies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = "flytelite_test_future_hash_method"
+    module = types.ModuleType(name)
+    monkeypatch.setitem(sys.modules, name, module)
+    exec(compile(HASH_METHOD_MODULE, f"<{name}>", "exec", dont_inherit=True), module.__dict__)
+    local_model, score = module.make("hashing_future_hash_method")
+    with pytest.raises(NameError):
+        typing.get_type_hints(score.func)
+    first = fl.run(score, local_model("v1", object()))
+    again = fl.run(score, local_model("v1", object()))
+    other = fl.run(score, local_model("v2", object()))
+    assert [statuses(r) for r in (first, again, other)] == [[POPULATED], [HIT], [POPULATED]]
+
+
 # -- cache version from the source ---------------------------------------------------------------
 
 

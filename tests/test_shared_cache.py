@@ -52,9 +52,7 @@ WORKER = textwrap.dedent(
 )
 
 
-def start_worker(
-    tmp_path: Path, keys: list[int], cache: str, **env: str
-) -> subprocess.Popen[str]:
+def start_worker(tmp_path: Path, keys: list[int], cache: str, **env: str) -> subprocess.Popen[str]:
     script = tmp_path / "worker.py"
     if not script.exists():
         script.write_text(WORKER)

@@ -20,7 +20,7 @@ from typing import Any
 
 __all__ = ["QueueConfig", "WorkQueue"]
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OSError, TimeoutError)
 _BACKOFF_BASE = 0.05
 _BACKOFF_MAX = 1.0
 
