@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = [
         (
             "1. uncached async task via gather: overhead over plain asyncio",
-            f"{us(uncached_us)} (asyncio floor {floor_us:.1f})",
+            f"{us(uncached_us)} (asyncio floor {us(floor_us)})",
             f"≤ {TARGET_UNCACHED_US:g} µs/task",
             met(uncached_us, TARGET_UNCACHED_US),
             peer_cell(peer.uncached_us, f" ({flyte_n}; floor {peer.floor_us or 0:.1f})"),

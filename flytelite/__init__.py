@@ -6,16 +6,22 @@ Layers, each importing only those above it:
     _hashing                 canonical blake3 hashing of inputs
     catalog/                 keys, entries, stores (local folder or any fsspec URL)
     _task, _context          the decorator, the task model, the run context
-    _engine, _report         what happens to each call inside a run
+    _engine, _report, _memo  what happens to each call inside a run
+    _dynamic                 dynamic workflows: compiled specs, cached, run as DAGs
     _run, _map               `fl.run` and `fl.map`, the public entry points
 """
 
 from ._cache import Cache as Cache
 from ._cache import CacheStatus as CacheStatus
+from ._dynamic import DynamicTask as DynamicTask
+from ._dynamic import Promise as Promise
+from ._dynamic import WorkflowSpec as WorkflowSpec
+from ._dynamic import WorkflowWarning as WorkflowWarning
 from ._errors import CatalogNotStartedError as CatalogNotStartedError
 from ._errors import FlyteliteError as FlyteliteError
 from ._errors import InputError as InputError
 from ._errors import NonRetryableError as NonRetryableError
+from ._errors import PromiseUsageError as PromiseUsageError
 from ._errors import RunContextError as RunContextError
 from ._errors import TaskDefinitionError as TaskDefinitionError
 from ._errors import TaskFailedError as TaskFailedError
@@ -41,10 +47,13 @@ __all__ = [
     "CacheStatus",
     "CatalogNotStartedError",
     "CatalogWarning",
+    "DynamicTask",
     "FlyteliteError",
     "HashMethod",
     "InputError",
     "NonRetryableError",
+    "Promise",
+    "PromiseUsageError",
     "Report",
     "ReportRow",
     "Run",
@@ -56,6 +65,8 @@ __all__ = [
     "TaskFailedError",
     "TaskTimeoutError",
     "UnhashableInputError",
+    "WorkflowSpec",
+    "WorkflowWarning",
     "__version__",
     "map",
     "run",

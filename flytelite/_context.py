@@ -12,9 +12,12 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ._cache import CacheStatus
+    from ._report import ReportRow
     from ._task import Task
+    from .catalog import DownloadResult, Key
 
-__all__ = ["Runner", "current_runner"]
+__all__ = ["CallContext", "Runner", "current_runner"]
 
 
 class Runner(Protocol):
@@ -31,6 +34,34 @@ class Runner(Protocol):
 
     def in_loop_thread(self) -> bool:
         """Whether the caller runs on the run's event loop thread."""
+
+
+class CallContext(Protocol):
+    """What the engine offers a task kind that executes calls its own way.
+
+    A task with `custom_execution` is executed by `await task.execute(ctx, inputs)`
+    instead of calling its function (dynamic workflows run a DAG this way).
+    """
+
+    row: ReportRow
+    run_id: str
+
+    async def lookup(self, key: Key, max_age: float | None = None) -> DownloadResult:
+        """Consult the run's catalog."""
+
+    async def write(self, key: Key, value: Any, *, overwrite: bool) -> CacheStatus:
+        """Write to the run's catalog, finishing even if cancelled."""
+
+    def call(
+        self, task: Task[..., Any], inputs: dict[str, Any], *, node: str | None = None
+    ) -> Coroutine[Any, Any, Any]:
+        """A task call of this run with bound inputs, reported as `node` of this call."""
+
+    async def in_thread(self, fn: Any, *args: Any) -> Any:
+        """Run blocking `fn(*args)` in a worker thread (in a copy of the current context)."""
+
+    def warn(self, message: str, category: type[Warning]) -> None:
+        """Warn once per run for this message."""
 
 
 current_runner: ContextVar[Runner | None] = ContextVar("flytelite_runner", default=None)

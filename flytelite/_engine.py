@@ -27,7 +27,7 @@ from ._errors import NonRetryableError, RunContextError, TaskTimeoutError
 from ._memo import Lease, RunCatalog, settle
 from ._report import Report, ReportRow
 from ._task import Task
-from .catalog import AsyncCatalogClient, CatalogClient, CatalogConfig, Key
+from .catalog import AsyncCatalogClient, CatalogClient, CatalogConfig, DownloadResult, Key
 
 __all__ = ["Engine"]
 
@@ -153,9 +153,17 @@ class Engine:
     # -- one call -----------------------------------------------------------------------
 
     async def _call(
-        self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        task: Task[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        inputs: dict[str, Any] | None = None,
+        node: str | None = None,
     ) -> Any:
-        row = ReportRow(task.name)
+        row = ReportRow(
+            task.name, spec_cache=CacheStatus.SKIPPED if task.has_spec else None, node=node
+        )
         self.report.append(row)
         started = _perf()
         me = asyncio.current_task()
@@ -163,7 +171,8 @@ class Engine:
         active = self._active
         active[me] = active.get(me, 0) + 1
         try:
-            inputs = task.bind(args, kwargs)
+            if inputs is None:
+                inputs = task.bind(args, kwargs)
             if task.cache is None:
                 row.cache = CacheStatus.DISABLED
                 result = await self._execute(task, inputs, row)
@@ -294,6 +303,8 @@ class Engine:
             attempt += 1
             row.attempts = attempt
             try:
+                if task.custom_execution:
+                    return await self._run_custom(task, inputs, row)
                 if task.is_async:
                     return await self._run_async_body(task, args, kwargs)
                 return await self._run_sync_body(task, args, kwargs, keep=keep)
@@ -305,10 +316,18 @@ class Engine:
             await asyncio.sleep(min(_BACKOFF_BASE * 2 ** (attempt - 1), _BACKOFF_MAX))
 
     async def _run_async_body(self, task: Task[..., Any], args: Any, kwargs: Any) -> Any:
+        return await self._with_timeout(task, task.func(*args, **kwargs))
+
+    async def _run_custom(
+        self, task: Task[..., Any], inputs: dict[str, Any], row: ReportRow
+    ) -> Any:
+        return await self._with_timeout(task, task.execute(_CallContext(self, row), inputs))
+
+    async def _with_timeout(self, task: Task[..., Any], coro: Coroutine[Any, Any, Any]) -> Any:
         if task.timeout is None:
-            return await task.func(*args, **kwargs)
+            return await coro
         with anyio.move_on_after(task.timeout):
-            return await task.func(*args, **kwargs)
+            return await coro
         raise TaskTimeoutError(
             f"task {task.name!r} timed out after {task.timeout:g} s and was cancelled.",
             task=task.name,
@@ -348,9 +367,47 @@ class Engine:
                 raise _CancelledAfterReturn(result)
             return result
 
+    async def run_in_thread(self, fn: Any, *args: Any) -> Any:
+        """Blocking `fn(*args)` in a worker thread, holding a thread slot."""
+        async with self._thread_slots:
+            return await anyio.to_thread.run_sync(
+                self._in_worker, fn, args, {}, limiter=self._threads
+            )
+
     def _in_worker(self, func: Any, args: Any, kwargs: Any) -> Any:
         self._tls.holds_slot = True
         try:
             return func(*args, **kwargs)
         finally:
             self._tls.holds_slot = False
+
+
+class _CallContext:
+    """The engine's side of `CallContext`, for one call."""
+
+    def __init__(self, engine: Engine, row: ReportRow) -> None:
+        self._engine = engine
+        self.row = row
+        self.run_id = engine.run_id
+
+    async def lookup(self, key: Key, max_age: float | None = None) -> DownloadResult:
+        return await self._engine._memo.lookup(key, max_age)
+
+    async def write(self, key: Key, value: Any, *, overwrite: bool) -> CacheStatus:
+        status, cancelled = await self._engine._memo.write(
+            self.row.task, key, value, overwrite=overwrite, max_age=None
+        )
+        if cancelled:
+            raise asyncio.CancelledError
+        return status
+
+    def call(
+        self, task: Task[..., Any], inputs: dict[str, Any], *, node: str | None = None
+    ) -> Coroutine[Any, Any, Any]:
+        return self._engine._call(task, (), {}, inputs=inputs, node=node)
+
+    async def in_thread(self, fn: Any, *args: Any) -> Any:
+        return await self._engine.run_in_thread(fn, *args)
+
+    def warn(self, message: str, category: type[Warning]) -> None:
+        self._engine._memo.warn(message, message, category)

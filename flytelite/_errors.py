@@ -8,6 +8,7 @@ already catch::
     ├── InputError (TypeError)              a call's arguments do not fit the task
     │   └── UnhashableInputError            an input of a cached task cannot be hashed
     ├── TaskDefinitionError (TypeError)     a decorator was given options it cannot use
+    ├── PromiseUsageError (TypeError)       a promise was used as a value in a dynamic workflow
     ├── NonRetryableError                   raised by a task body: fail without retrying
     ├── TaskFailedError                     `fl.run` reports the failure of a task
     ├── TaskTimeoutError (TimeoutError)     a call ran past its `timeout`
@@ -27,6 +28,7 @@ __all__ = [
     "FlyteliteError",
     "InputError",
     "NonRetryableError",
+    "PromiseUsageError",
     "RunContextError",
     "TaskDefinitionError",
     "TaskFailedError",
@@ -79,6 +81,15 @@ class UnhashableInputError(InputError):
 
 class TaskDefinitionError(FlyteliteError, TypeError):
     """Raised when a task is declared with options that cannot work."""
+
+
+class PromiseUsageError(FlyteliteError, TypeError):
+    """Raised when a dynamic workflow's body uses a task call's promise as a value."""
+
+    def __init__(self, message: str, *, workflow: str, node: str | None) -> None:
+        super().__init__(message)
+        self.workflow = workflow
+        self.node = node
 
 
 class NonRetryableError(FlyteliteError):

@@ -96,10 +96,11 @@ class RunCatalog:
     def where(self) -> str:
         return str(getattr(self.client.client, "url", type(self.client.client).__name__))
 
-    def warn(self, kind: str, message: str) -> None:
+    def warn(self, kind: str, message: str, category: type[Warning] = CatalogWarning) -> None:
+        """Warn once per run for each `kind`."""
         if kind not in self._warned:
             self._warned.add(kind)
-            warnings.warn(message, CatalogWarning, stacklevel=3)
+            warnings.warn(message, category, stacklevel=3)
 
     async def lookup(self, key: Key, max_age: float | None) -> DownloadResult:
         result: DownloadResult = (

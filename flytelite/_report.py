@@ -33,6 +33,7 @@ class ReportRow:
         status: `"running"`, `"succeeded"`, `"failed"` or `"cancelled"`.
         key: The cache key's digest, for cached calls.
         miss_reason: Why a cached call executed, where known.
+        node: The node id, for calls made by a dynamic workflow's DAG.
         exception: The exception the call failed with.
     """
 
@@ -44,6 +45,7 @@ class ReportRow:
     status: str = "running"
     key: str | None = None
     miss_reason: str | None = None
+    node: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
 
     @property
@@ -65,6 +67,8 @@ class ReportRow:
         }
         if self.miss_reason is not None:
             out["miss_reason"] = self.miss_reason
+        if self.node is not None:
+            out["node"] = self.node
         return out
 
 

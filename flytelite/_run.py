@@ -155,8 +155,11 @@ class _RunFunction:
 def _failure(engine: Engine, root: str, exc: BaseException) -> TaskFailedError:
     # The same exception passes up through every awaiting parent; its origin is the
     # call that started last among them (a child starts after its parent).
-    origin = next((row.task for row in reversed(engine.report) if row.exception is exc), root)
+    row = next((row for row in reversed(engine.report) if row.exception is exc), None)
+    origin = root if row is None else row.task
     where = "" if origin == root else f" (in a run of {root!r})"
+    if row is not None and row.node is not None:
+        where = f" (node {row.node}){where}"
     return TaskFailedError(
         f"task {origin!r} failed{where}: {type(exc).__name__}: {exc}",
         task=origin,

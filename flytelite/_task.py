@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar, overload
 from typing_extensions import ParamSpec
 
 from ._cache import Cache
-from ._context import current_runner
+from ._context import CallContext, current_runner
 from ._errors import InputError, TaskDefinitionError
 from ._hashing import HashMethod, function_fingerprint
 
@@ -52,6 +52,10 @@ class Task(Generic[P, R]):
     """
 
     is_async: bool = False
+    custom_execution: bool = False
+    """Task kinds that execute calls their own way set this and implement `execute`."""
+    has_spec: bool = False
+    """Dynamic workflows: their report rows carry `spec_cache`."""
 
     def __init__(
         self,
@@ -139,6 +143,10 @@ class Task(Generic[P, R]):
 
     def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         """An awaitable of the call."""
+        raise NotImplementedError
+
+    async def execute(self, ctx: CallContext, inputs: dict[str, Any]) -> Any:
+        """Execute one call inside a run, for task kinds with `custom_execution`."""
         raise NotImplementedError
 
     def call_args(self, inputs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -333,6 +341,63 @@ class TaskEnvironment:
         )
         return decorator if func is None else decorator(func)
 
+    @overload
+    def dynamic(self, func: Callable[P, R], /) -> SyncTask[P, R]: ...
+
+    @overload
+    def dynamic(
+        self,
+        /,
+        *,
+        cache: bool | Cache = ...,
+        cache_version: str | None = ...,
+        retries: int = ...,
+        timeout: float | None = ...,
+    ) -> _DynamicDecorator: ...
+
+    def dynamic(
+        self,
+        func: Callable[..., Any] | None = None,
+        /,
+        *,
+        cache: bool | Cache = False,
+        cache_version: str | None = None,
+        retries: int = 0,
+        timeout: float | None = None,
+    ) -> Any:
+        """Make a function a dynamic workflow of this environment, bare or with options.
+
+        The body is a plain `def` that calls tasks; inside it each call returns a
+        promise that other calls can take. It compiles into a `fl.WorkflowSpec`
+        whose nodes run in parallel as their inputs become ready. With caching,
+        the spec itself is cached, so re-runs skip compiling and finished nodes.
+        The options are those of `task`.
+        """
+        decorator = _DynamicDecorator(
+            _TaskDecorator(
+                self.name,
+                cache=cache,
+                cache_version=cache_version,
+                retries=retries,
+                timeout=timeout,
+            )
+        )
+        return decorator if func is None else decorator(func)
+
+
+class _DynamicDecorator:
+    def __init__(self, options: _TaskDecorator) -> None:
+        self.options = options
+
+    def __call__(self, func: Callable[P, R], /) -> SyncTask[P, R]:
+        # Dynamic workflows plug into the task model from their own module.
+        from ._dynamic import make_dynamic
+
+        _, retries, timeout, policy = self.options.validate(func)
+        task = make_dynamic(self.options.env, func, policy, retries, timeout)
+        _REGISTRY[task.name] = task
+        return typing.cast("SyncTask[P, R]", task)
+
 
 class _TaskDecorator:
     def __init__(
@@ -350,15 +415,8 @@ class _TaskDecorator:
         self.retries = retries
         self.timeout = timeout
 
-    @overload
-    def __call__(  # type: ignore[overload-overlap]
-        self, func: Callable[P, Coroutine[Any, Any, R]], /
-    ) -> AsyncTask[P, R]: ...
-
-    @overload
-    def __call__(self, func: Callable[P, R], /) -> SyncTask[P, R]: ...
-
-    def __call__(self, func: Callable[..., Any], /) -> Any:
+    def validate(self, func: Callable[..., Any]) -> tuple[str, int, float | None, Cache | None]:
+        """Check the decorated function and the options; return name, retries, timeout, policy."""
         if isinstance(func, Task):
             raise TaskDefinitionError(f"{func.name!r} is already a task; decorate it once.")
         if not callable(func) or not hasattr(func, "__name__"):
@@ -376,13 +434,19 @@ class _TaskDecorator:
                 f"task {name!r}: timeout={timeout!r} must be a number of seconds > 0."
             )
         policy = _cache_policy(name, self.cache, self.cache_version)
+        return name, retries, float(timeout) if timeout is not None else None, policy
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, func: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[P, R]: ...
+
+    @overload
+    def __call__(self, func: Callable[P, R], /) -> SyncTask[P, R]: ...
+
+    def __call__(self, func: Callable[..., Any], /) -> Any:
+        _, retries, timeout, policy = self.validate(func)
         cls: type[Task[..., Any]] = AsyncTask if inspect.iscoroutinefunction(func) else SyncTask
-        task = cls(
-            func,
-            env=self.env,
-            cache=policy,
-            retries=retries,
-            timeout=float(timeout) if timeout is not None else None,
-        )
+        task = cls(func, env=self.env, cache=policy, retries=retries, timeout=timeout)
         _REGISTRY[task.name] = task  # a re-definition (a notebook cell run again) replaces
         return task

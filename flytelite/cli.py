@@ -1,6 +1,7 @@
 """The `flytelite` command line.
 
     flytelite run FILE TASK [--param value ...] [--cache-url URL]
+    flytelite spec FILE TASK [--param value ...] [--mermaid]
     flytelite cache ls [TASK] | info | clear [TASK] | prune --older-than AGE [TASK]
 
 Outputs go to stdout (as JSON where they can be); the report, progress and
@@ -316,6 +317,21 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_spec(args: argparse.Namespace) -> int:
+    module = load_file(args.file)
+    task = find_task(module, args.task, args.file)
+    if not isinstance(task, fl.DynamicTask):
+        raise UsageError(f"{task.name!r} is not a dynamic workflow (@env.dynamic); it has no spec")
+    kwargs = parse_task_args(task, args.task_args)
+    try:
+        spec = task.compile(**kwargs)
+    except fl.PromiseUsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(spec.to_mermaid() if args.mermaid else spec)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flytelite", description="Run and inspect flytelite workflows."
@@ -336,6 +352,17 @@ def _parser() -> argparse.ArgumentParser:
         help="the cache (default: FLYTELITE_CACHE_URL, else the per-user cache folder)",
     )
     run.set_defaults(handler=_cmd_run)
+
+    spec = sub.add_parser(
+        "spec",
+        help="print the compiled spec of a dynamic workflow",
+        description="Compile dynamic workflow TASK of FILE with --param value options, "
+        "without running it, and print its spec.",
+    )
+    spec.add_argument("file", help="the Python file that defines the workflow")
+    spec.add_argument("task", help="the workflow's function name, or env.function")
+    spec.add_argument("--mermaid", action="store_true", help="print a Mermaid flowchart")
+    spec.set_defaults(handler=_cmd_spec)
 
     cache = sub.add_parser("cache", help="inspect and tidy a cache").add_subparsers(
         dest="cache_command", required=True
@@ -377,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The console entry point; returns the exit status."""
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command != "run" and rest:
+    if args.command not in ("run", "spec") and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.task_args = rest
     try:

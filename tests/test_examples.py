@@ -50,3 +50,26 @@ def test_map(cache_dir: Path) -> None:
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_is_covered(name: str) -> None:
     assert f"test_{name.removesuffix('.py')}" in globals(), f"examples/{name} has no test"
+
+
+def test_count_characters(cache_dir: Path) -> None:
+    crashed = subprocess.run(
+        [sys.executable, str(EXAMPLES / "count_characters.py"), "--crash-at", "6"],
+        env={**os.environ, "FLYTELITE_CACHE_URL": str(cache_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert crashed.returncode == 1
+    assert "simulated crash at step 6" in crashed.stdout
+    resumed = run_example("count_characters.py", cache_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    answer, summary = resumed.stdout.splitlines()
+    assert answer == "3 characters in common"
+    assert summary.startswith("spec: HIT, nodes executed: ")
+    executed = int(summary.split()[-3])
+    # At least steps 6-8 and derive_count; steps of the other string that had not
+    # started when step 6 failed may run too. Never the whole workflow again.
+    assert 4 <= executed <= 9, summary
+    again = run_example("count_characters.py", cache_dir)
+    assert again.stdout.splitlines()[1] == "spec: SKIPPED, nodes executed: 0 of 0"

@@ -1,0 +1,375 @@
+"""Dynamic workflows: promises, compiled specs, spec caching, parallel DAGs, crash and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import flytelite as fl
+
+HIT, MISS, POPULATED, SKIPPED = (
+    fl.CacheStatus.HIT,
+    fl.CacheStatus.MISS,
+    fl.CacheStatus.POPULATED,
+    fl.CacheStatus.SKIPPED,
+)
+
+env = fl.TaskEnvironment("dyn")
+executed: list[str] = []
+lock = threading.Lock()
+
+
+def mark(what: str) -> None:
+    with lock:
+        executed.append(what)
+
+
+@pytest.fixture(autouse=True)
+def reset() -> None:
+    executed.clear()
+
+
+@env.task(cache=True, cache_version="1")
+def slow(i: int) -> int:
+    mark(f"slow {i}")
+    time.sleep(0.5)
+    return i
+
+
+@env.task(cache=True, cache_version="1")
+def total(xs: list[int], extra: dict[str, int]) -> int:
+    mark("total")
+    return sum(xs) + sum(extra.values())
+
+
+@env.dynamic(cache=True, cache_version="1")
+def fan_out(n: int) -> int:
+    parts = [slow(i=i) for i in range(n)]
+    return total(xs=parts, extra={"last": slow(n - 1), "fixed": 100})
+
+
+def test_independent_nodes_run_in_parallel_and_nested_promises_resolve() -> None:
+    started = time.perf_counter()
+    run = fl.run(fan_out, n=8)
+    elapsed = time.perf_counter() - started
+    assert run.outputs == sum(range(8)) + 7 + 100
+    assert elapsed < 2.0, f"8 independent 0.5 s nodes took {elapsed:.2f} s"
+    root = run.report[0]
+    assert root.task == "dyn.fan_out"
+    assert root.spec_cache is POPULATED and root.cache is POPULATED
+    nodes = run.report[1:]
+    assert {r.node for r in nodes} == {f"n{i}" for i in range(10)}
+    # slow(7) was called twice in the body: the second is a hit of the first
+    assert sorted(executed) == sorted([f"slow {i}" for i in range(8)] + ["total"])
+
+
+def test_a_rerun_hits_the_outputs_and_executes_nothing() -> None:
+    fl.run(fan_out, n=3)
+    executed.clear()
+    run = fl.run(fan_out, n=3)
+    assert run.outputs == 0 + 1 + 2 + 2 + 100
+    assert [r.cache for r in run.report] == [HIT]
+    assert run.report[0].spec_cache is SKIPPED  # the outputs hit: the spec was not needed
+    assert executed == []
+
+
+def test_the_spec_is_loaded_instead_of_compiled_on_rerun() -> None:
+    compiled: list[int] = []
+
+    @env.task(cache=True, cache_version="1")
+    def leaf(x: int) -> int:
+        return x + 1
+
+    @env.dynamic(cache=fl.Cache(version="1", behavior="override"))
+    def wf(n: int) -> list[int]:
+        compiled.append(n)
+        return [leaf(x=i) for i in range(n)]
+
+    first = fl.run(wf, 3)
+    second = fl.run(wf, 3)
+    assert first.outputs == second.outputs == [1, 2, 3]
+    assert compiled == [3]
+    assert first.report[0].spec_cache is POPULATED
+    assert second.report[0].spec_cache is HIT
+    assert [r.cache for r in second.report[1:]] == [HIT] * 3
+
+
+def test_an_uncached_dynamic_compiles_every_time() -> None:
+    @env.task
+    def plus(x: int) -> int:
+        return x + 1
+
+    @env.dynamic
+    def wf(x: int) -> int:
+        return plus(plus(x))
+
+    run = fl.run(wf, 1)
+    assert run.outputs == 3
+    assert run.report[0].spec_cache is fl.CacheStatus.DISABLED
+    assert run.report[0].cache is fl.CacheStatus.DISABLED
+
+
+def test_values_pass_between_nodes_by_value() -> None:
+    @env.task
+    def make() -> list[int]:
+        return [1, 2, 3]
+
+    @env.task
+    def mutate(xs: list[int]) -> list[int]:
+        xs.append(99)
+        return xs
+
+    @env.task
+    def read(xs: list[int]) -> list[int]:
+        time.sleep(0.1)  # after `mutate` has had its chance
+        return list(xs)
+
+    @env.dynamic
+    def wf() -> dict[str, Any]:
+        base = make()
+        return {"mutated": mutate(base), "read": read(base), "literal": mutate([0])}
+
+    outputs = fl.run(wf).outputs
+    assert outputs == {"mutated": [1, 2, 3, 99], "read": [1, 2, 3], "literal": [0, 99]}
+
+
+def test_a_dynamic_can_call_a_dynamic() -> None:
+    @env.task(cache=True, cache_version="1")
+    def double(x: int) -> int:
+        return 2 * x
+
+    @env.dynamic(cache=True, cache_version="1")
+    def inner(x: int) -> int:
+        return double(double(x))
+
+    @env.dynamic(cache=True, cache_version="1")
+    def outer(xs: list[int]) -> list[int]:
+        return [inner(x) for x in xs]
+
+    run = fl.run(outer, [1, 2])
+    assert run.outputs == [4, 8]
+    inner_rows = run.report.by_task("inner")
+    assert len(inner_rows) == 2 and all(r.spec_cache is POPULATED for r in inner_rows)
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        ("if p: pass", "`bool()`"),
+        ("p == 1", "comparing"),
+        ("p < 1", "comparing"),
+        ("p + 1", "arithmetic"),
+        ("1 - p", "arithmetic"),
+        ("[x for x in p]", "iterating"),
+        ("p[0]", "indexing"),
+        ("len(p)", "`len()`"),
+        ("f'{p}'", "formatting"),
+        ("str(p)", "`str()`"),
+        ("p.real", "reading attribute 'real'"),
+        ("range(p)", "using as an index"),
+    ],
+)
+def test_using_a_promise_as_a_value_is_a_clear_error(body: str, what: str) -> None:
+    @env.task
+    def one() -> int:
+        return 1
+
+    namespace: dict[str, Any] = {"one": one}
+    exec(f"def use():\n    p = one()\n    {body}\n", namespace)
+
+    wf = env.dynamic(namespace["use"])
+    with pytest.raises(fl.PromiseUsageError) as info:
+        wf.compile()
+    message = str(info.value)
+    assert what in message
+    assert "dyn.one" in message and "node n0" in message and "into a task" in message
+    with pytest.raises(fl.TaskFailedError) as failed:
+        fl.run(wf)
+    assert isinstance(failed.value.__cause__, fl.PromiseUsageError)
+
+
+def test_aio_and_map_in_a_dynamic_body_are_clear_errors() -> None:
+    @env.task
+    def one() -> int:
+        return 1
+
+    @env.dynamic
+    def uses_aio() -> Any:
+        return one.aio()
+
+    @env.dynamic
+    def uses_map() -> Any:
+        return list(fl.map(one, []))
+
+    with pytest.raises(fl.PromiseUsageError, match="call `one"):
+        uses_aio.compile()
+    with pytest.raises(fl.PromiseUsageError, match="cannot wait"):
+        uses_map.compile()
+
+
+def test_async_bodies_are_refused() -> None:
+    with pytest.raises(fl.TaskDefinitionError, match="plain `def`"):
+
+        @env.dynamic
+        async def wf() -> None:
+            pass
+
+
+def test_spec_prints_as_text_and_mermaid() -> None:
+    spec = fan_out.compile(2)
+    assert isinstance(spec, fl.WorkflowSpec)
+    text = str(spec)
+    assert text.splitlines()[0] == "WorkflowSpec dyn.fan_out (cache version 1): 4 nodes"
+    assert "n3  dyn.total@1(xs=[n0, n1], extra={'last': n2, 'fixed': 100})" in text
+    assert text.splitlines()[-1] == "  output: n3"
+    assert spec.to_mermaid().splitlines() == [
+        "flowchart TD",
+        '    n0["n0: slow"]',
+        '    n1["n1: slow"]',
+        '    n2["n2: slow"]',
+        '    n3["n3: total"]',
+        "    n0 --> n3",
+        "    n1 --> n3",
+        "    n2 --> n3",
+        '    output(["output"])',
+        "    n3 --> output",
+    ]
+
+
+def test_a_spec_whose_task_changed_version_is_recompiled_with_a_warning() -> None:
+    wenv = fl.TaskEnvironment("dyn_stale")
+
+    @wenv.task(cache=True, cache_version="1")
+    def step(x: int) -> int:
+        return x
+
+    @wenv.dynamic(cache=fl.Cache(version="1", behavior="override"))
+    def wf(x: int) -> int:
+        return step(x)
+
+    assert fl.run(wf, 1).report[0].spec_cache is POPULATED
+
+    @wenv.task(cache=True, cache_version="2")
+    def step(x: int) -> int:  # type: ignore[no-redef]
+        return x * 10
+
+    with pytest.warns(fl.WorkflowWarning, match="cache version '1', now '2'"):
+        run = fl.run(wf, 1)
+    assert run.outputs == 10
+    assert run.report[0].spec_cache is POPULATED
+    assert fl.run(wf, 1).report[0].spec_cache is HIT
+
+
+WORKFLOW = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import flytelite as fl
+
+    env = fl.TaskEnvironment("dyn_proc")
+
+    def mark(what):
+        with open(os.environ["MARKS"], "a") as f:
+            f.write(what + "\\n")
+
+    @env.task(cache=True, cache_version="1")
+    def work(i: int) -> int:
+        mark(f"work {i}")
+        if os.environ.get("FAIL_AT") == str(i):
+            raise RuntimeError(f"crash at {i}")
+        time.sleep(0.05 * (i % 3))
+        return i * i
+
+    @env.task(cache=True, cache_version="1")
+    def add(a: int, b: int) -> int:
+        mark(f"add {a} {b}")
+        return a + b
+
+    @env.dynamic(cache=True, cache_version="1")
+    def chain(n: int) -> int:
+        mark("compile")
+        acc = work(0)
+        for i in range(1, n):
+            acc = add(acc, work(i))
+        return acc
+
+    if __name__ == "__main__":
+        try:
+            run = fl.run(chain, int(sys.argv[1]))
+        except fl.TaskFailedError as exc:
+            print(json.dumps({"error": str(exc)}))
+            sys.exit(1)
+        print(json.dumps({"outputs": run.outputs, "spec": run.report[0].spec_cache.value,
+                          "executed": sum(r.attempts > 0 for r in run.report[1:])}))
+    """
+)
+
+
+def run_workflow(tmp_path: Path, n: int, **env_vars: str) -> tuple[int, dict[str, Any]]:
+    script = tmp_path / "chain.py"
+    script.write_text(WORKFLOW)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(n)],
+        env={**os.environ, "MARKS": str(tmp_path / "marks.txt"), **env_vars},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def marks(tmp_path: Path) -> list[str]:
+    path = tmp_path / "marks.txt"
+    lines = path.read_text().splitlines() if path.exists() else []
+    path.unlink(missing_ok=True)
+    return lines
+
+
+def test_crash_then_resume_in_real_processes(tmp_path: Path) -> None:
+    code, out = run_workflow(tmp_path, 6, FAIL_AT="4")
+    assert code == 1
+    assert "dyn_proc.work" in out["error"] and "crash at 4" in out["error"]
+    assert "(node n" in out["error"]
+    first = marks(tmp_path)
+    assert first.count("compile") == 1
+    # Every work node ran (they are independent); adds stopped at the failure.
+    assert sorted(m for m in first if m.startswith("work")) == [f"work {i}" for i in range(6)]
+
+    code, out = run_workflow(tmp_path, 6)
+    assert code == 0 and out["outputs"] == sum(i * i for i in range(6))
+    assert out["spec"] == "HIT"
+    second = marks(tmp_path)
+    assert "compile" not in second  # the spec came from the catalog
+    assert [m for m in second if m.startswith("work")] == ["work 4"]  # only what had not finished
+    finished_adds = {m for m in first if m.startswith("add")}
+    assert not finished_adds & set(second)  # no finished add ran again
+
+    code, out = run_workflow(tmp_path, 6)
+    assert out["spec"] == "SKIPPED" and out["executed"] == 0
+    assert marks(tmp_path) == []
+
+
+def test_the_spec_cache_is_shared_across_processes(tmp_path: Path) -> None:
+    code, out = run_workflow(tmp_path, 3)
+    assert code == 0 and out["spec"] == "POPULATED"
+    assert marks(tmp_path).count("compile") == 1
+    # Another process, other inputs for the nodes' caches, but the same spec inputs:
+    # clear node entries to force execution while keeping the spec.
+    cache = Path(os.environ["FLYTELITE_CACHE_URL"])
+    for folder in (cache / "v1").iterdir():
+        if "spec" not in folder.name and "chain" not in folder.name:
+            for entry in folder.iterdir():
+                entry.unlink()
+    for entry in (cache / "v1" / "dyn_proc.chain").iterdir():
+        entry.unlink()
+    code, out = run_workflow(tmp_path, 3)
+    assert code == 0 and out["spec"] == "HIT" and out["executed"] == 5
+    assert "compile" not in marks(tmp_path)
