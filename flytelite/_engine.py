@@ -274,16 +274,16 @@ class Engine:
             except _CancelledAfterReturn as exc:
                 result, cancelled = exc.result, True
             # The body returned: its outputs are written even if the run is being cancelled.
-            status, cancelled_now = await memo.write(
-                task.name, key, result, overwrite=override, max_age=max_age
-            )
+            written = await memo.write(task.name, key, result, overwrite=override, max_age=max_age)
         finally:
             if lease is not None:
                 await lease.release()
         if not lookup_failed:
-            row.cache = status
-        if cancelled or cancelled_now:
+            row.cache = written.status
+        if cancelled or written.cancelled:
             raise asyncio.CancelledError
+        if written.committed is not None:
+            return written.committed.outputs  # another writer won: one value per key
         return result
 
     # -- executing a body ----------------------------------------------------------------
@@ -394,12 +394,12 @@ class _CallContext:
         return await self._engine._memo.lookup(key, max_age)
 
     async def write(self, key: Key, value: Any, *, overwrite: bool) -> CacheStatus:
-        status, cancelled = await self._engine._memo.write(
+        written = await self._engine._memo.write(
             self.row.task, key, value, overwrite=overwrite, max_age=None
         )
-        if cancelled:
+        if written.cancelled:
             raise asyncio.CancelledError
-        return status
+        return written.status
 
     def call(
         self, task: Task[..., Any], inputs: dict[str, Any], *, node: str | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from ._cache import CacheStatus
@@ -23,7 +24,7 @@ from .catalog import (
     UploadRequest,
 )
 
-__all__ = ["CatalogWarning", "Lease", "RunCatalog", "settle"]
+__all__ = ["CatalogWarning", "Lease", "RunCatalog", "Written", "settle"]
 
 _FIRST_POLL_S = 0.02
 
@@ -46,6 +47,16 @@ async def settle(aw: asyncio.Future[Any]) -> tuple[Any, bool]:
             if aw.cancelled():
                 raise
             cancelled = True
+
+
+@dataclass(frozen=True)
+class Written:
+    """The outcome of a write: its status, whether a cancellation arrived meanwhile,
+    and the entry that stood if another writer committed first."""
+
+    status: CacheStatus
+    cancelled: bool
+    committed: DownloadResult | None = None
 
 
 class Lease:
@@ -124,9 +135,13 @@ class RunCatalog:
 
     async def write(
         self, task: str, key: Key, outputs: Any, *, overwrite: bool, max_age: float | None
-    ) -> tuple[CacheStatus, bool]:
-        """Write the outputs, finishing even if cancelled; returns the status and whether
-        a cancellation arrived meanwhile."""
+    ) -> Written:
+        """Write the outputs, finishing even if cancelled.
+
+        Entries are created once: when another writer committed a valid entry
+        first, that entry stands and `Written.committed` holds its outputs, so
+        that every caller of a key sees one value.
+        """
         request = UploadRequest(key, outputs, self.run_id, overwrite, max_age)
         response, cancelled = await settle(asyncio.ensure_future(self._upload(request)))
         result = response.results[0]
@@ -137,8 +152,12 @@ class RunCatalog:
                 f"outputs of {task!r} could not be written to the cache at {self.where} "
                 f"({type(error).__name__}: {error}); results are returned but not cached.",
             )
-            return CacheStatus.PUT_FAILURE, cancelled
-        return CacheStatus.POPULATED, cancelled
+            return Written(CacheStatus.PUT_FAILURE, cancelled)
+        if result.status is CacheStatus.HIT and not cancelled:
+            found, cancelled = await settle(asyncio.ensure_future(self.lookup(key, None)))
+            if found.hit:
+                return Written(CacheStatus.POPULATED, cancelled, found)
+        return Written(CacheStatus.POPULATED, cancelled)
 
     async def _upload(self, request: UploadRequest) -> Any:
         return await self.client.upload(request)
