@@ -10,10 +10,10 @@ from typing import Any
 
 from ._context import current_runner
 from ._engine import Engine
-from ._errors import RunContextError, TaskFailedError
+from ._errors import InputError, RunContextError, TaskFailedError
 from ._report import Report
 from ._task import Task
-from .catalog import CatalogConfig, FsspecCatalog, Key, default_cache_url
+from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
 
 __all__ = ["Run", "run"]
 
@@ -42,22 +42,15 @@ def _new_run_id() -> str:
 
 
 def _check_root(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Fail before anything executes: not a task, bad arguments, unhashable inputs."""
+    """Fail before anything executes: not a task, or arguments that do not fit.
+
+    (Inputs of a cached root are hashed when its call starts, before its body runs.)
+    """
     if not isinstance(task, Task):
         raise TypeError(
             f"fl.run expects a task, got {task!r}; decorate the function with @env.task."
         )
-    inputs = task.bind(args, kwargs)
-    policy = task.cache
-    if policy is not None:
-        keyed = {k: v for k, v in inputs.items() if k not in policy.ignored_inputs}
-        Key(
-            task.name,
-            task.cache_version,
-            keyed,
-            signature=task.signature_token,
-            hash_methods=task.hash_methods,
-        )
+    task.bind(args, kwargs)
 
 
 class _RunFunction:
@@ -137,6 +130,11 @@ class _RunFunction:
         token = current_runner.set(engine)
         try:
             outputs = await engine.run(task, args, kwargs)
+        except InputError as exc:
+            root = engine.report[0] if engine.report else None
+            if root is not None and root.exception is exc and root.attempts == 0:
+                raise  # the root's own inputs were refused: nothing ran
+            raise _failure(engine, task.name, exc) from exc
         except Exception as exc:
             raise _failure(engine, task.name, exc) from exc
         finally:

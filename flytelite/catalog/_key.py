@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,12 @@ from .._hashing import HashMethod, hash_inputs, hash_value
 __all__ = ["Key"]
 
 _KEY_DOMAIN = b"flytelite-key-1"
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefix(identifier: str, cache_version: str, signature: tuple[str, ...]) -> bytes:
+    """The part of every key of one task version that does not depend on inputs."""
+    return _KEY_DOMAIN + hash_value((identifier, cache_version, signature))
 
 
 class Key:
@@ -46,11 +53,10 @@ class Key:
         self.cache_version = cache_version
         self.signature = signature
         self.input_hashes = hash_inputs(identifier, inputs, hash_methods)
-        h = blake3.blake3(_KEY_DOMAIN)
-        h.update(hash_value((identifier, cache_version, signature)))
+        h = blake3.blake3(_prefix(identifier, cache_version, signature))
         for name in sorted(self.input_hashes):
-            h.update(hash_value(name))
-            h.update(self.input_hashes[name])
+            encoded = name.encode()
+            h.update(len(encoded).to_bytes(4, "little") + encoded + self.input_hashes[name])
         self.digest: str = h.hexdigest()
 
     @property

@@ -10,6 +10,7 @@ error, never a hang.
 from __future__ import annotations
 
 import asyncio
+import collections
 import queue
 import threading
 import time
@@ -84,6 +85,8 @@ class WorkQueue:
         self._idle = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._done: collections.deque[tuple[_Item, bool, Any]] = collections.deque()
+        self._flush_pending = False
         self.submitted = 0
         self.executed = 0
 
@@ -141,15 +144,19 @@ class WorkQueue:
                 self._idle -= 1
             if item is None:
                 return
-            ok, value = self._run(item)
-            self.executed += 1
-            try:
-                assert self._loop is not None
-                self._loop.call_soon_threadsafe(self._finish, item, ok, value)
-            except RuntimeError:
-                pass  # the loop is closed: nobody is waiting any more
+            outcome = self._run(item)
+            self._done.append((item, *outcome))
             with self._lock:
+                self.executed += 1
                 self._idle += 1
+                wake = not self._flush_pending
+                self._flush_pending = True
+            if wake:  # one wake-up of the loop delivers every result finished meanwhile
+                try:
+                    assert self._loop is not None
+                    self._loop.call_soon_threadsafe(self._flush)
+                except RuntimeError:
+                    pass  # the loop is closed: nobody is waiting any more
 
     def _run(self, item: _Item) -> tuple[bool, Any]:
         attempt = 0
@@ -172,6 +179,13 @@ class WorkQueue:
             return True, item.fail(exc)
         except Exception as fail_exc:
             return False, fail_exc
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._flush_pending = False
+        done = self._done
+        while done:
+            self._finish(*done.popleft())
 
     def _finish(self, item: _Item, ok: bool, value: Any) -> None:
         if self._index.get(item.id) is item:
