@@ -5,7 +5,8 @@ Layers, each importing only those above it:
     _errors, _cache          exceptions, cache policy and statuses
     _hashing                 canonical blake3 hashing of inputs
     catalog/                 keys, entries, stores (local folder or any fsspec URL)
-    _task, _context          the decorator, the task model, the run context
+    _task, _context          the task model, the run context
+    _environment             `TaskEnvironment`: the decorators and their options
     _engine, _report, _memo  what happens to each call inside a run
     _dynamic                 dynamic workflows: compiled specs, cached, run as DAGs
     _run, _map               `fl.run` and `fl.map`, the public entry points
@@ -17,6 +18,7 @@ from ._dynamic import DynamicTask as DynamicTask
 from ._dynamic import Promise as Promise
 from ._dynamic import WorkflowSpec as WorkflowSpec
 from ._dynamic import WorkflowWarning as WorkflowWarning
+from ._environment import TaskEnvironment as TaskEnvironment
 from ._errors import CatalogNotStartedError as CatalogNotStartedError
 from ._errors import FlyteliteError as FlyteliteError
 from ._errors import InputError as InputError
@@ -37,7 +39,6 @@ from ._run import run as run
 from ._task import AsyncTask as AsyncTask
 from ._task import SyncTask as SyncTask
 from ._task import Task as Task
-from ._task import TaskEnvironment as TaskEnvironment
 
 __version__ = "0.1.0"
 

@@ -7,7 +7,7 @@ interface below, never on the engine itself.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ._task import Task
     from .catalog import DownloadResult, Key
 
-__all__ = ["CallContext", "Runner", "current_runner"]
+__all__ = ["CallContext", "Executor", "Runner", "current_runner"]
 
 
 class Runner(Protocol):
@@ -34,6 +34,26 @@ class Runner(Protocol):
 
     def in_loop_thread(self) -> bool:
         """Whether the caller runs on the run's event loop thread."""
+
+
+class Executor(Protocol):
+    """Runs task bodies away from the run's event loop: a process pool, a Dask cluster.
+
+    Orchestration, hashing and caching stay in the run; only the body is shipped.
+    """
+
+    async def run(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        task: str,
+        timeout: float | None,
+    ) -> Any:
+        """Run `func(*args, **kwargs)` (a coroutine function is run to completion) and
+        return its result, raising its exception. Past `timeout` seconds the body is
+        stopped and `TaskTimeoutError` is raised; a worker that dies fails the call."""
 
 
 class CallContext(Protocol):

@@ -16,13 +16,14 @@ import inspect
 import math
 import threading
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from ._cache import CacheStatus
+from ._context import Executor
 from ._errors import NonRetryableError, RunContextError, TaskTimeoutError
 from ._memo import Lease, RunCatalog, settle
 from ._report import Report, ReportRow
@@ -55,15 +56,27 @@ class Engine:
         catalog: Where cached outputs are looked up and written.
         config: The catalog client's queues and reservation heartbeat.
         run_id: Recorded as the producer of every entry this run writes.
-        max_threads: How many sync bodies may run at once.
+        max_threads: How many sync bodies may run at once in worker threads.
+        executor: The run's default executor for sync bodies (`None`: threads).
+        resolve_executor: Turns an executor setting (`"process"`, an object) into
+            an `Executor`, or `None` for worker threads.
     """
 
     def __init__(
-        self, catalog: CatalogClient, config: CatalogConfig, *, run_id: str, max_threads: int
+        self,
+        catalog: CatalogClient,
+        config: CatalogConfig,
+        *,
+        run_id: str,
+        max_threads: int,
+        executor: Any = None,
+        resolve_executor: Callable[[Any], Executor | None] = lambda spec: None,
     ) -> None:
         self.catalog = catalog
         self.catalog_config = config
         self.run_id = run_id
+        self.executor = executor
+        self._resolve_executor = resolve_executor
         self.report = Report()
         self.max_threads = max_threads
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -298,6 +311,7 @@ class Engine:
         with its result, so that the caller can still write it.
         """
         args, kwargs = task.call_args(inputs)
+        executor = self._executor_for(task)
         attempt = 0
         while True:
             attempt += 1
@@ -305,6 +319,10 @@ class Engine:
             try:
                 if task.custom_execution:
                     return await self._run_custom(task, inputs, row)
+                if executor is not None:
+                    return await executor.run(
+                        task.func, args, kwargs, task=task.name, timeout=task.timeout
+                    )
                 if task.is_async:
                     return await self._run_async_body(task, args, kwargs)
                 return await self._run_sync_body(task, args, kwargs, keep=keep)
@@ -314,6 +332,16 @@ class Engine:
                 if attempt > task.retries:
                     raise
             await asyncio.sleep(min(_BACKOFF_BASE * 2 ** (attempt - 1), _BACKOFF_MAX))
+
+    def _executor_for(self, task: Task[..., Any]) -> Executor | None:
+        # The run's default applies to sync bodies; async bodies stay on the loop
+        # unless their task asks for an executor.
+        spec = task.executor
+        if spec is None and not task.is_async:
+            spec = self.executor
+        if spec is None or spec == "thread":
+            return None
+        return self._resolve_executor(spec)
 
     async def _run_async_body(self, task: Task[..., Any], args: Any, kwargs: Any) -> Any:
         return await self._with_timeout(task, task.func(*args, **kwargs))

@@ -10,7 +10,9 @@ from typing import Any
 
 from ._context import current_runner
 from ._engine import Engine
+from ._environment import check_executor
 from ._errors import InputError, RunContextError, TaskFailedError
+from ._executors import resolve as resolve_executor
 from ._report import Report
 from ._task import Task
 from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
@@ -67,6 +69,8 @@ class _RunFunction:
         storage_options: fsspec options for the cache's file system.
         catalog_config: The catalog client's reader and writer queues and the
             reservation heartbeat.
+        executor: Where sync bodies run unless their task or environment says:
+            `"thread"` (the default), `"process"`, or an executor object.
         **kwargs: The task's keyword arguments.
 
     Raises:
@@ -84,6 +88,7 @@ class _RunFunction:
         cache_url: str | None = None,
         storage_options: dict[str, Any] | None = None,
         catalog_config: CatalogConfig | None = None,
+        executor: Any = None,
         **kwargs: Any,
     ) -> Run:
         try:
@@ -103,6 +108,7 @@ class _RunFunction:
                 cache_url=cache_url,
                 storage_options=storage_options,
                 catalog_config=catalog_config,
+                executor=executor,
                 **kwargs,
             )
         )
@@ -115,6 +121,7 @@ class _RunFunction:
         cache_url: str | None = None,
         storage_options: dict[str, Any] | None = None,
         catalog_config: CatalogConfig | None = None,
+        executor: Any = None,
         **kwargs: Any,
     ) -> Run:
         """The awaitable form of `fl.run`."""
@@ -126,6 +133,8 @@ class _RunFunction:
             catalog_config or CatalogConfig(),
             run_id=_new_run_id(),
             max_threads=DEFAULT_MAX_THREADS,
+            executor=check_executor("fl.run", executor),
+            resolve_executor=resolve_executor,
         )
         token = current_runner.set(engine)
         try:

@@ -1,8 +1,9 @@
-"""Task environments and tasks: the decorator and the task model.
+"""The task model.
 
 A `Task` wraps a plain function with its options and its identity,
 `"{environment}.{function}"`. Outside a run it is the plain function; inside a
-run (see `_context`) every call is handed to the runner.
+run (see `_context`) every call is handed to the runner. Tasks are declared
+through a `TaskEnvironment` (`_environment`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar
 
 from typing_extensions import ParamSpec
 
@@ -21,7 +22,7 @@ from ._context import CallContext, current_runner
 from ._errors import InputError, TaskDefinitionError
 from ._hashing import HashMethod, function_fingerprint
 
-__all__ = ["AsyncTask", "SyncTask", "Task", "TaskEnvironment", "get_task", "registered_tasks"]
+__all__ = ["AsyncTask", "SyncTask", "Task", "get_task", "register", "registered_tasks"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -65,6 +66,7 @@ class Task(Generic[P, R]):
         cache: Cache | None,
         retries: int,
         timeout: float | None,
+        executor: Any = None,
     ) -> None:
         functools.update_wrapper(typing.cast(Any, self), func)
         self.func = func
@@ -73,6 +75,7 @@ class Task(Generic[P, R]):
         self.cache = cache
         self.retries = retries
         self.timeout = timeout
+        self.executor = executor
         self.signature = inspect.signature(func)
         params = list(self.signature.parameters.values())
         self._arity = len(params) if all(p.kind in _POSITIONAL for p in params) else -1
@@ -243,210 +246,6 @@ class _Lenient(dict[str, Any]):
         return getattr(builtins, name, Any)
 
 
-def _cache_policy(task: str, cache: bool | Cache, cache_version: str | None) -> Cache | None:
-    if isinstance(cache, bool):
-        policy = Cache() if cache else None
-    elif isinstance(cache, Cache):
-        policy = cache
-    else:
-        raise TaskDefinitionError(
-            f"task {task!r}: cache={cache!r} is not a cache setting; "
-            f"use cache=True, cache=False or cache=fl.Cache(...)."
-        )
-    if cache_version is None:
-        return policy if policy is None or policy.enabled else None
-    if not isinstance(cache_version, str):
-        raise TaskDefinitionError(
-            f'task {task!r}: cache_version={cache_version!r} must be a str, e.g. cache_version="1".'
-        )
-    if policy is None:
-        raise TaskDefinitionError(
-            f"task {task!r}: cache_version={cache_version!r} has no effect without caching; "
-            f"add cache=True."
-        )
-    if policy.version is not None and policy.version != cache_version:
-        raise TaskDefinitionError(
-            f"task {task!r}: cache_version={cache_version!r} disagrees with "
-            f"Cache(version={policy.version!r}); give the version once."
-        )
-    if not policy.enabled:
-        return None
-    return Cache(
-        behavior=policy.behavior,
-        version=cache_version,
-        ignored_inputs=policy.ignored_inputs,
-        max_age=policy.max_age,
-        serialize=policy.serialize,
-    )
-
-
-class TaskEnvironment:
-    """A named group of tasks; the name is the first half of each task's identity.
-
-    Args:
-        name: The environment's name, e.g. `"data_pipeline"`.
-    """
-
-    def __init__(self, name: str) -> None:
-        if not isinstance(name, str) or not name.strip():
-            raise TaskDefinitionError(
-                f"TaskEnvironment(name={name!r}): the name must be a non-empty str."
-            )
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"TaskEnvironment({self.name!r})"
-
-    @overload
-    def task(  # type: ignore[overload-overlap]
-        self, func: Callable[P, Coroutine[Any, Any, R]], /
-    ) -> AsyncTask[P, R]: ...
-
-    @overload
-    def task(self, func: Callable[P, R], /) -> SyncTask[P, R]: ...
-
-    @overload
-    def task(
-        self,
-        /,
-        *,
-        cache: bool | Cache = ...,
-        cache_version: str | None = ...,
-        retries: int = ...,
-        timeout: float | None = ...,
-    ) -> _TaskDecorator: ...
-
-    def task(
-        self,
-        func: Callable[..., Any] | None = None,
-        /,
-        *,
-        cache: bool | Cache = False,
-        cache_version: str | None = None,
-        retries: int = 0,
-        timeout: float | None = None,
-    ) -> Any:
-        """Make a function a task of this environment, bare or with options.
-
-        Args:
-            cache: `True` for `fl.Cache("auto")`, or a `fl.Cache(...)`.
-            cache_version: The cache version (invalidate by changing it). Not
-                given: derived from the function's source.
-            retries: How many times to re-run a body that raised.
-                `fl.NonRetryableError` is never retried.
-            timeout: Seconds a call may take per attempt.
-        """
-        decorator = _TaskDecorator(
-            self.name, cache=cache, cache_version=cache_version, retries=retries, timeout=timeout
-        )
-        return decorator if func is None else decorator(func)
-
-    @overload
-    def dynamic(self, func: Callable[P, R], /) -> SyncTask[P, R]: ...
-
-    @overload
-    def dynamic(
-        self,
-        /,
-        *,
-        cache: bool | Cache = ...,
-        cache_version: str | None = ...,
-        retries: int = ...,
-        timeout: float | None = ...,
-    ) -> _DynamicDecorator: ...
-
-    def dynamic(
-        self,
-        func: Callable[..., Any] | None = None,
-        /,
-        *,
-        cache: bool | Cache = False,
-        cache_version: str | None = None,
-        retries: int = 0,
-        timeout: float | None = None,
-    ) -> Any:
-        """Make a function a dynamic workflow of this environment, bare or with options.
-
-        The body is a plain `def` that calls tasks; inside it each call returns a
-        promise that other calls can take. It compiles into a `fl.WorkflowSpec`
-        whose nodes run in parallel as their inputs become ready. With caching,
-        the spec itself is cached, so re-runs skip compiling and finished nodes.
-        The options are those of `task`.
-        """
-        decorator = _DynamicDecorator(
-            _TaskDecorator(
-                self.name,
-                cache=cache,
-                cache_version=cache_version,
-                retries=retries,
-                timeout=timeout,
-            )
-        )
-        return decorator if func is None else decorator(func)
-
-
-class _DynamicDecorator:
-    def __init__(self, options: _TaskDecorator) -> None:
-        self.options = options
-
-    def __call__(self, func: Callable[P, R], /) -> SyncTask[P, R]:
-        # Dynamic workflows plug into the task model from their own module.
-        from ._dynamic import make_dynamic
-
-        _, retries, timeout, policy = self.options.validate(func)
-        task = make_dynamic(self.options.env, func, policy, retries, timeout)
-        _REGISTRY[task.name] = task
-        return typing.cast("SyncTask[P, R]", task)
-
-
-class _TaskDecorator:
-    def __init__(
-        self,
-        env: str,
-        *,
-        cache: bool | Cache,
-        cache_version: str | None,
-        retries: int,
-        timeout: float | None,
-    ) -> None:
-        self.env = env
-        self.cache = cache
-        self.cache_version = cache_version
-        self.retries = retries
-        self.timeout = timeout
-
-    def validate(self, func: Callable[..., Any]) -> tuple[str, int, float | None, Cache | None]:
-        """Check the decorated function and the options; return name, retries, timeout, policy."""
-        if isinstance(func, Task):
-            raise TaskDefinitionError(f"{func.name!r} is already a task; decorate it once.")
-        if not callable(func) or not hasattr(func, "__name__"):
-            raise TaskDefinitionError(
-                f"@env.task decorates a function, not {type(func).__name__} {func!r}."
-            )
-        name = f"{self.env}.{func.__name__}"
-        retries, timeout = self.retries, self.timeout
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise TaskDefinitionError(f"task {name!r}: retries={retries!r} must be an int >= 0.")
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-        ):
-            raise TaskDefinitionError(
-                f"task {name!r}: timeout={timeout!r} must be a number of seconds > 0."
-            )
-        policy = _cache_policy(name, self.cache, self.cache_version)
-        return name, retries, float(timeout) if timeout is not None else None, policy
-
-    @overload
-    def __call__(  # type: ignore[overload-overlap]
-        self, func: Callable[P, Coroutine[Any, Any, R]], /
-    ) -> AsyncTask[P, R]: ...
-
-    @overload
-    def __call__(self, func: Callable[P, R], /) -> SyncTask[P, R]: ...
-
-    def __call__(self, func: Callable[..., Any], /) -> Any:
-        _, retries, timeout, policy = self.validate(func)
-        cls: type[Task[..., Any]] = AsyncTask if inspect.iscoroutinefunction(func) else SyncTask
-        task = cls(func, env=self.env, cache=policy, retries=retries, timeout=timeout)
-        _REGISTRY[task.name] = task  # a re-definition (a notebook cell run again) replaces
-        return task
+def register(task: Task[..., Any]) -> None:
+    """Make `task` the one defined under its identity (a re-definition replaces)."""
+    _REGISTRY[task.name] = task
