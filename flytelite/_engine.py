@@ -220,6 +220,7 @@ class Engine:
             keyed,
             signature=task.signature_token,
             hash_methods=task.hash_methods,
+            auto_version=policy.version is None,
         )
         row.key = key.digest
         while True:  # join an identical call already executing in this run
@@ -267,7 +268,11 @@ class Engine:
                 row.cache = CacheStatus.HIT
                 return found.outputs
             lookup_failed = found.status is CacheStatus.LOOKUP_FAILURE
-            row.miss_reason = found.reason
+            if lookup_failed:
+                error = found.error
+                row.miss_reason = f"lookup failure of the store ({type(error).__name__}: {error})"
+            else:
+                row.miss_reason = found.reason or "no entry"
         lease: Lease | None = None
         if policy.serialize:
             turn, waited = await memo.take_turn(
@@ -278,7 +283,7 @@ class Engine:
                 return turn.outputs
             lease = turn
             if waited:
-                row.miss_reason = "another holder of the reservation did not produce an entry"
+                row.miss_reason = "another process held the reservation and failed"
         try:
             row.cache = CacheStatus.LOOKUP_FAILURE if lookup_failed else CacheStatus.MISS
             cancelled = False

@@ -11,6 +11,7 @@ from ._cache import CacheStatus
 
 __all__ = ["Report", "ReportRow"]
 
+_MAX_REASONS = 8
 _EXECUTED = (
     CacheStatus.DISABLED,
     CacheStatus.MISS,
@@ -113,7 +114,22 @@ class Report(list[ReportRow]):
             out.append("  ".join(cells).rstrip())
             if n == 0:
                 out.append("  ".join("-" * w for w in widths))
+        reasons = self.miss_reasons()
+        if reasons:
+            out.append("")
+            out.append("misses by reason:")
+            shown = reasons.most_common(_MAX_REASONS)
+            out.extend(f"  {count:>6}  {reason}" for reason, count in shown)
+            rest = sum(reasons.values()) - sum(count for _, count in shown)
+            if rest:
+                out.append(f"  {rest:>6}  (other reasons)")
         return "\n".join(out)
+
+    def miss_reasons(self) -> Counter[str]:
+        """How many cached calls executed, by reason."""
+        return Counter(
+            row.miss_reason for row in self if row.miss_reason is not None and row.attempts > 0
+        )
 
     def __repr__(self) -> str:
         return f"<Report {len(self)} calls>"

@@ -2,7 +2,7 @@
 
     flytelite run FILE TASK [--param value ...] [--cache-url URL]
     flytelite spec FILE TASK [--param value ...] [--mermaid]
-    flytelite cache ls [TASK] | info | clear [TASK] | prune --older-than AGE [TASK]
+    flytelite cache ls [TASK] | info | clear [TASK] | prune --older-than AGE [TASK] | why TASK
 
 Outputs go to stdout (as JSON where they can be); the report, progress and
 errors go to stderr, so `flytelite run ... | jq` works. Exit status: 0 on
@@ -317,6 +317,37 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cache_why(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    tasks = catalog.indexed_tasks()
+    named = [t for t in tasks if t == args.task] or [
+        t for t in tasks if t.rsplit(".", 1)[-1] == args.task
+    ]
+    if not named:
+        known = ", ".join(tasks) or "none"
+        raise UsageError(
+            f"no recorded entries of task {args.task!r} in {catalog.url}; tasks: {known}"
+        )
+    if len(named) > 1:
+        raise UsageError(f"{args.task!r} is ambiguous: name one of {', '.join(named)}")
+    history = catalog.why(named[0])[: args.limit]
+    now = time.time()
+    print(f"why {named[0]} executed, newest first ({len(history)} entries):")
+    rows: list[tuple[str, ...]] = [("age", "key", "run", "compared with run", "reason")]
+    for record, reason, earlier in history:
+        rows.append(
+            (
+                _age(now - record.created_at),
+                record.key[:12],
+                record.producer,
+                earlier.producer if earlier is not None else "-",
+                reason,
+            )
+        )
+    print(_table(rows))
+    return 0
+
+
 def _cmd_spec(args: argparse.Namespace) -> int:
     module = load_file(args.file)
     task = find_task(module, args.task, args.file)
@@ -387,7 +418,11 @@ def _parser() -> argparse.ArgumentParser:
         help="e.g. 90s, 30m, 12h, 7d, 2w",
     )
     prune.set_defaults(handler=_cmd_cache_prune)
-    for command in (run, ls, info, clear, prune):
+    why = cache.add_parser("why", help="why a task's calls executed: their miss reasons")
+    why.add_argument("task", help=task_help)
+    why.add_argument("--limit", type=int, default=20, help="how many entries (default 20)")
+    why.set_defaults(handler=_cmd_cache_why)
+    for command in (run, ls, info, clear, prune, why):
         if command is not run:
             command.add_argument("--cache-url", default=None, help=url_help)
         command.add_argument(

@@ -370,5 +370,5 @@ def test_a_failed_holder_lets_the_next_caller_execute(tmp_path: Path) -> None:
     assert isinstance(results["t0"], fl.TaskFailedError)
     outputs, reason = results["t1"]
     assert outputs == "made it"
-    assert reason is not None and "did not produce an entry" in reason
+    assert reason is not None and "held the reservation and failed" in reason
     assert len(attempts) == 2

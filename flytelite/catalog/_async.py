@@ -22,6 +22,7 @@ from .._cache import CacheStatus
 from .._errors import CatalogNotStartedError
 from ._catalog import CatalogClient
 from ._entry import Entry, EntryProblem
+from ._index import IndexRecord, explain, record_for
 from ._key import Key
 from ._queue import QueueConfig, WorkQueue
 from ._reservation import Reservation
@@ -185,6 +186,13 @@ class UploadFuture(_Future):
         return UploadResponse([f.result() for f in self._futures])
 
 
+_INDEX_FLUSH_S = 0.5
+
+
+def _ignore(error: Exception) -> None:
+    return None
+
+
 def _lookup_failure(key: Key, error: Exception) -> DownloadResult:
     return DownloadResult(key, CacheStatus.LOOKUP_FAILURE, error=error)
 
@@ -214,6 +222,13 @@ class AsyncCatalogClient:
         self.writer = WorkQueue("writer", self.config.writer)
         self._started = False
         self._unique = itertools.count()
+        # The miss index: records of this run's writes wait here to be written in
+        # batches, and each task's index is read at most once per run.
+        self._lock = threading.Lock()
+        self._pending: list[IndexRecord] = []
+        self._known: dict[str, list[IndexRecord]] = {}
+        self._flushes: list[asyncio.Future[Any]] = []
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     async def __aenter__(self) -> AsyncCatalogClient:
         self.start()
@@ -235,9 +250,12 @@ class AsyncCatalogClient:
         self._started = True
 
     async def aclose(self) -> None:
-        """Finish queued work, then stop the worker threads."""
+        """Finish queued work (index records included), then stop the worker threads."""
         if not self._started:
             return
+        self._flush_index()
+        for flush in self._flushes:
+            await asyncio.shield(flush)
         self._started = False
         threads = self.reader.stop() + self.writer.stop()
         if threads:
@@ -271,6 +289,12 @@ class AsyncCatalogClient:
     def upload(self, *requests: UploadRequest) -> UploadFuture:
         """Queue writes; returns at once."""
         self._check_started()
+        future = self._upload_future(requests)
+        for f in future._futures:
+            f.add_done_callback(lambda _: self._schedule_flush())
+        return future
+
+    def _upload_future(self, requests: tuple[UploadRequest, ...]) -> UploadFuture:
         return UploadFuture(
             [
                 self.writer.submit(
@@ -297,19 +321,66 @@ class AsyncCatalogClient:
         return DownloadResult(key, CacheStatus.HIT, entry=entry)
 
     def _explain(self, key: Key) -> str | None:
-        """Why `get` found nothing usable, if the client can tell (one more read, misses only)."""
+        """Why `get` found nothing usable (misses only; at most one more small read)."""
         inspect = getattr(self.client, "inspect", None)
-        if inspect is None:
-            return None
         try:
-            found = inspect(key)
+            found = inspect(key) if inspect is not None else None
         except Exception:
-            return None
+            found = None
         if isinstance(found, EntryProblem):
             return f"entry unreadable: {found.reason}"
         if isinstance(found, Entry):  # checked, yet `get` refused it: it does not load here
             return "entry unreadable: its outputs cannot be loaded"
-        return None
+        return self._compare_with_index(key)
+
+    def _compare_with_index(self, key: Key) -> str | None:
+        read = getattr(self.client, "index_records", None)
+        if read is None:
+            return None
+        with self._lock:
+            known = self._known.get(key.identifier)
+        if known is None:
+            try:
+                known = list(read(key.identifier))
+            except Exception:
+                known = []
+            with self._lock:
+                known = self._known.setdefault(key.identifier, known)
+        with self._lock:
+            records = list(known)
+        return explain(record_for(key, ""), records)
+
+    def _remember(self, key: Key, producer: str) -> None:
+        """Queue the written key's components for the index (called on worker threads)."""
+        if getattr(self.client, "add_index_records", None) is None:
+            return
+        record = record_for(key, producer)
+        with self._lock:
+            self._pending.append(record)
+            known = self._known.get(key.identifier)
+            if known is not None:
+                known.append(record)
+
+    def _schedule_flush(self) -> None:
+        if self._flush_timer is None and self._pending:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(_INDEX_FLUSH_S, self._flush_index)
+
+    def _flush_index(self) -> None:
+        """Write pending index records, batched, through the writer queue."""
+        self._flush_timer = None
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if pending and self._started:
+            self._flushes = [f for f in self._flushes if not f.done()]
+            self._flushes.append(
+                self.writer.submit(
+                    f"index:{next(self._unique)}",
+                    self.client.add_index_records,  # type: ignore[attr-defined]
+                    pending,
+                    fail=_ignore,  # the index is advisory: a failed write only loses reasons
+                )
+            )
 
     def _upload(self, request: UploadRequest) -> UploadResult:
         key = request.key
@@ -319,6 +390,8 @@ class AsyncCatalogClient:
             status = self.client.put(
                 key, request.outputs, producer=request.producer, max_age=request.max_age
             )
+        if status is CacheStatus.POPULATED:
+            self._remember(key, request.producer)
         return UploadResult(key, status)
 
     # -- reservations ---------------------------------------------------------------------

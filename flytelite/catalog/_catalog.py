@@ -21,6 +21,7 @@ from ._entry import (
     load_outputs,
     read_header,
 )
+from ._index import IndexRecord, MissIndex, explain_against
 from ._key import Key
 from ._reservation import Reservation, Reservations
 from ._store import Store, open_store, safe_name
@@ -93,6 +94,7 @@ class FsspecCatalog:
         self.url = url
         self.store: Store = open_store(url, storage_options)
         self.reservations = Reservations(self.store)
+        self.index = MissIndex(self.store)
         if secret is None:
             secret = os.environ.get("FLYTELITE_CACHE_SECRET") or None
         self._secret = secret.encode() if isinstance(secret, str) else secret
@@ -158,6 +160,33 @@ class FsspecCatalog:
 
     def release_reservation(self, key: Key, owner_id: str) -> Reservation:
         return self.reservations.release(key, owner_id)
+
+    # -- the miss index ---------------------------------------------------------------------
+
+    def index_records(self, task: str) -> list[IndexRecord]:
+        """The components of the task's newest keys, oldest first (for miss reasons)."""
+        return self.index.read(task)
+
+    def add_index_records(self, records: list[IndexRecord]) -> None:
+        """Remember written keys' components, so later misses can be explained."""
+        self.index.add(records)
+
+    def indexed_tasks(self) -> list[str]:
+        """The tasks that have a miss index, by identity."""
+        tasks = []
+        for name in self.store.names("index"):
+            records = self.index.read_file(name)
+            if records:
+                tasks.append(records[0].task)
+        return sorted(tasks)
+
+    def why(self, task: str) -> list[tuple[IndexRecord, str, IndexRecord | None]]:
+        """The task's recent entries, newest first, each with why it had to be computed
+        (its difference from the closest entry written before it) and that entry."""
+        records = self.index.read(task)
+        return [
+            (r, *explain_against(r, records[:i])) for i, r in reversed(list(enumerate(records)))
+        ]
 
     # -- maintenance (the `flytelite cache` commands) -----------------------------------
 

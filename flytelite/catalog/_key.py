@@ -36,9 +36,18 @@ class Key:
         signature: The task's parameter list (names and kinds): adding,
             removing or renaming a parameter changes every key of the task.
         hash_methods: Per-parameter `HashMethod` overrides.
+        auto_version: The version was derived from the task's source (this
+            only changes how a miss is explained, never the key).
     """
 
-    __slots__ = ("cache_version", "digest", "identifier", "input_hashes", "signature")
+    __slots__ = (
+        "auto_version",
+        "cache_version",
+        "digest",
+        "identifier",
+        "input_hashes",
+        "signature",
+    )
 
     def __init__(
         self,
@@ -48,8 +57,10 @@ class Key:
         *,
         signature: tuple[str, ...] = (),
         hash_methods: Mapping[str, HashMethod] | None = None,
+        auto_version: bool = False,
     ) -> None:
         self.identifier = identifier
+        self.auto_version = auto_version
         self.cache_version = cache_version
         self.signature = signature
         self.input_hashes = hash_inputs(identifier, inputs, hash_methods)
