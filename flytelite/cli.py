@@ -162,6 +162,10 @@ def _json_default(value: Any) -> Any:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.flyte:
+        from flytelite import compat
+
+        compat.install()
     module = load_file(args.file)
     task = find_task(module, args.task, args.file)
     kwargs = parse_task_args(task, args.task_args)
@@ -376,6 +380,11 @@ def _parser() -> argparse.ArgumentParser:
         "(int, float, bool, str; lists and dicts as JSON).",
     )
     run.add_argument("file", help="the Python file that defines the task")
+    run.add_argument(
+        "--flyte",
+        action="store_true",
+        help="run a Flyte 2 program unchanged: `import flyte` resolves to flytelite",
+    )
     run.add_argument("task", help="the task's function name, or env.function")
     run.add_argument(
         "--cache-url",
