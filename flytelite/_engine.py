@@ -26,7 +26,7 @@ from ._cache import CacheStatus
 from ._context import Executor
 from ._errors import NonRetryableError, RunContextError, TaskTimeoutError
 from ._memo import Lease, RunCatalog, settle
-from ._report import Report, ReportRow
+from ._report import Report, ReportRow, RunObserver
 from ._task import Task
 from .catalog import AsyncCatalogClient, CatalogClient, CatalogConfig, DownloadResult, Key
 
@@ -60,6 +60,7 @@ class Engine:
         executor: The run's default executor for sync bodies (`None`: threads).
         resolve_executor: Turns an executor setting (`"process"`, an object) into
             an `Executor`, or `None` for worker threads.
+        observer: Told when calls start, retry and finish (live progress).
     """
 
     def __init__(
@@ -71,12 +72,14 @@ class Engine:
         max_threads: int,
         executor: Any = None,
         resolve_executor: Callable[[Any], Executor | None] = lambda spec: None,
+        observer: RunObserver | None = None,
     ) -> None:
         self.catalog = catalog
         self.catalog_config = config
         self.run_id = run_id
         self.executor = executor
         self._resolve_executor = resolve_executor
+        self.observer = observer
         self.report = Report()
         self.max_threads = max_threads
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -178,6 +181,9 @@ class Engine:
             task.name, spec_cache=CacheStatus.SKIPPED if task.has_spec else None, node=node
         )
         self.report.append(row)
+        observer = self.observer
+        if observer is not None:
+            observer.call_started(row)
         started = _perf()
         me = asyncio.current_task()
         assert me is not None
@@ -202,6 +208,8 @@ class Engine:
             raise
         finally:
             row.duration = _perf() - started
+            if observer is not None:
+                observer.call_finished(row)
             n = active[me] - 1
             if n:
                 active[me] = n
@@ -321,6 +329,8 @@ class Engine:
         while True:
             attempt += 1
             row.attempts = attempt
+            if attempt > 1 and self.observer is not None:
+                self.observer.call_retried(row)
             try:
                 if task.custom_execution:
                     return await self._run_custom(task, inputs, row)

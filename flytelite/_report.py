@@ -5,15 +5,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ._cache import CacheStatus
 
-__all__ = ["Report", "ReportRow"]
+__all__ = ["Report", "ReportRow", "RunObserver"]
 
 _MAX_REASONS = 8
-_EXECUTED = (
-    CacheStatus.DISABLED,
+_MISSED = (
     CacheStatus.MISS,
     CacheStatus.POPULATED,
     CacheStatus.LOOKUP_FAILURE,
@@ -73,6 +72,19 @@ class ReportRow:
         return out
 
 
+class RunObserver(Protocol):
+    """Told about every call of a run as it happens (the live progress view is one).
+
+    Called on the run's event loop; must return quickly and never raise.
+    """
+
+    def call_started(self, row: ReportRow) -> None: ...
+
+    def call_retried(self, row: ReportRow) -> None: ...
+
+    def call_finished(self, row: ReportRow) -> None: ...
+
+
 class Report(list[ReportRow]):
     """The rows of a run, in the order the calls started; `str()` is a summary table."""
 
@@ -91,7 +103,7 @@ class Report(list[ReportRow]):
         groups: dict[str, list[ReportRow]] = {}
         for row in self:
             groups.setdefault(row.task, []).append(row)
-        header = ("task", "calls", "hits", "executed", "failed", "total s", "p95 s")
+        header = ("task", "calls", "hits", "misses", "failed", "total s", "p95 s")
         lines = [header]
         for task, rows in groups.items():
             durations = sorted(r.duration for r in rows)
@@ -101,7 +113,7 @@ class Report(list[ReportRow]):
                     task,
                     str(len(rows)),
                     str(sum(r.cache is CacheStatus.HIT for r in rows)),
-                    str(sum(r.cache in _EXECUTED and r.attempts > 0 for r in rows)),
+                    str(sum(r.cache in _MISSED and r.attempts > 0 for r in rows)),
                     str(sum(r.status == "failed" for r in rows)),
                     f"{sum(durations):.3f}",
                     f"{p95:.3f}",

@@ -13,6 +13,7 @@ from ._engine import Engine
 from ._environment import check_executor
 from ._errors import InputError, RunContextError, TaskFailedError
 from ._executors import resolve as resolve_executor
+from ._progress import Progress, make_progress
 from ._report import Report
 from ._task import Task
 from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
@@ -71,6 +72,8 @@ class _RunFunction:
             reservation heartbeat.
         executor: Where sync bodies run unless their task or environment says:
             `"thread"` (the default), `"process"`, or an executor object.
+        progress: Show live progress on stderr (a rich view on a terminal,
+            plain lines elsewhere). Default: on, unless `FLYTELITE_PROGRESS=0`.
         **kwargs: The task's keyword arguments.
 
     Raises:
@@ -89,6 +92,7 @@ class _RunFunction:
         storage_options: dict[str, Any] | None = None,
         catalog_config: CatalogConfig | None = None,
         executor: Any = None,
+        progress: bool | None = None,
         **kwargs: Any,
     ) -> Run:
         try:
@@ -109,6 +113,7 @@ class _RunFunction:
                 storage_options=storage_options,
                 catalog_config=catalog_config,
                 executor=executor,
+                progress=progress,
                 **kwargs,
             )
         )
@@ -122,12 +127,14 @@ class _RunFunction:
         storage_options: dict[str, Any] | None = None,
         catalog_config: CatalogConfig | None = None,
         executor: Any = None,
+        progress: bool | None = None,
         **kwargs: Any,
     ) -> Run:
         """The awaitable form of `fl.run`."""
         self._check_not_nested()
         _check_root(task, args, kwargs)
         url = cache_url or default_cache_url()
+        view = make_progress(progress)
         engine = Engine(
             FsspecCatalog(url, storage_options),
             catalog_config or CatalogConfig(),
@@ -135,8 +142,10 @@ class _RunFunction:
             max_threads=DEFAULT_MAX_THREADS,
             executor=check_executor("fl.run", executor),
             resolve_executor=resolve_executor,
+            observer=view,
         )
         token = current_runner.set(engine)
+        ticker = _start(view)
         try:
             outputs = await engine.run(task, args, kwargs)
         except InputError as exc:
@@ -148,6 +157,7 @@ class _RunFunction:
             raise _failure(engine, task.name, exc) from exc
         finally:
             current_runner.reset(token)
+            _stop(view, ticker, engine.report)
         return Run(outputs=outputs, report=engine.report, run_id=engine.run_id, cache_url=url)
 
     @staticmethod
@@ -157,6 +167,26 @@ class _RunFunction:
                 "fl.run(...) was called inside a run; call the task directly instead "
                 "(`await t(...)`, or `t(...)` from a sync task)."
             )
+
+
+def _start(view: Progress | None) -> asyncio.Task[None] | None:
+    if view is None:
+        return None
+    view.start()
+    return asyncio.ensure_future(_tick(view))
+
+
+async def _tick(view: Progress) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        view.tick()
+
+
+def _stop(view: Progress | None, ticker: asyncio.Task[None] | None, report: Report) -> None:
+    if ticker is not None:
+        ticker.cancel()
+    if view is not None:
+        view.stop(report)
 
 
 def _failure(engine: Engine, root: str, exc: BaseException) -> TaskFailedError:

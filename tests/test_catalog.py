@@ -20,7 +20,8 @@ HIT, POPULATED, MISS = fl.CacheStatus.HIT, fl.CacheStatus.POPULATED, fl.CacheSta
 
 
 def entry_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
+    """The entry objects under a cache root (not its miss index)."""
+    return sorted(p for p in (root / "v1").rglob("*") if p.is_file())
 
 
 def test_put_then_get_round_trips_with_metadata(tmp_path: Path) -> None:
@@ -178,6 +179,7 @@ def test_task_names_cannot_escape_the_cache_root(tmp_path: Path) -> None:
         entry = catalog.get(key)
         assert entry is not None and entry.outputs == name
     outside = [p for p in tmp_path.rglob("*") if p.is_file() and root not in p.parents]
+    assert all(root in p.parents for p in (root / "index").rglob("*"))
     assert outside == []
     assert len(entry_files(root)) == 6
 

@@ -67,7 +67,7 @@ def test_prune_removes_only_old_entries(
     cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fl.run(fill, 3)
-    old = sorted(p for p in cache_dir.rglob("*") if p.is_file() and "square" in str(p))[:2]
+    old = sorted(p for p in (cache_dir / "v1").rglob("*") if p.is_file() and "square" in str(p))[:2]
     week_ago = time.time() - 8 * 86400
     for path in old:
         os.utime(path, (week_ago, week_ago))
