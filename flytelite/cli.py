@@ -170,19 +170,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
     task = find_task(module, args.task, args.file)
     kwargs = parse_task_args(task, args.task_args)
     try:
-        run = fl.run(task, cache_url=args.cache_url, storage_options=args.storage_options, **kwargs)
+        run = fl.run(
+            task,
+            cache_url=args.cache_url,
+            storage_options=args.storage_options,
+            progress=False if args.no_progress else None,
+            **kwargs,
+        )
     except fl.TaskFailedError as exc:
         cause = exc.__cause__
         if cause is not None:
             traceback.print_exception(type(cause), cause, cause.__traceback__, file=sys.stderr)
         print(f"error: {exc}", file=sys.stderr)
         report = exc.report
-        if report:
+        if isinstance(report, fl.Report):
             print(f"\n{report}", file=sys.stderr)
+            _write_report(args.report_json, report)
         return 1
     _print_outputs(run.outputs)
     print(f"\n{run.report}", file=sys.stderr)
+    _write_report(args.report_json, run.report)
     return 0
+
+
+def _write_report(path: str | None, report: fl.Report) -> None:
+    if path is not None:
+        Path(path).write_text(json.dumps(report.to_dicts(), indent=2) + "\n")
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -380,6 +393,13 @@ def _parser() -> argparse.ArgumentParser:
         "(int, float, bool, str; lists and dicts as JSON).",
     )
     run.add_argument("file", help="the Python file that defines the task")
+    run.add_argument(
+        "--report-json",
+        metavar="FILE",
+        default=None,
+        help="also write the report as JSON: a list of one object per call",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no live progress on stderr")
     run.add_argument(
         "--flyte",
         action="store_true",

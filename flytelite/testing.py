@@ -1,0 +1,107 @@
+"""Helpers for testing your workflows: isolated caches, status checks, a pytest plugin.
+
+Installed with flytelite, the pytest plugin gives every test two fixtures:
+
+- `flytelite_cache`: a cache URL of the test's own (a fresh folder);
+- `flytelite_run`: `flytelite_run(task, *args, **kwargs) -> Run`, running with that cache.
+
+```python
+def test_second_run_hits(flytelite_run):
+    flytelite_run(pipeline, chunks=["a"])
+    run = flytelite_run(pipeline, chunks=["a"])
+    assert_statuses(run, "process_chunk", fl.CacheStatus.HIT)
+```
+
+Outside pytest, `MemoryCatalog` and `memory_cache_url()` give an in-memory cache
+that lives as long as the process, and `run_isolated` runs a task with one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ._cache import CacheStatus
+from ._run import Run, run
+from .catalog import FsspecCatalog
+
+__all__ = [
+    "MemoryCatalog",
+    "assert_statuses",
+    "memory_cache_url",
+    "run_isolated",
+    "statuses",
+]
+
+
+def memory_cache_url() -> str:
+    """A fresh cache URL in this process's memory (fsspec `memory://`), isolated from others."""
+    return f"memory://flytelite-{uuid.uuid4().hex}"
+
+
+class MemoryCatalog(FsspecCatalog):
+    """A catalog held in memory: the real entry format and checks, no files.
+
+    Pass its `url` as `cache_url=` to share it between runs of one process.
+    """
+
+    def __init__(self, *, secret: str | bytes | None = None) -> None:
+        super().__init__(memory_cache_url(), secret=secret)
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        for entry in list(self.entries()):
+            self.remove(entry)
+
+
+def run_isolated(task: Any, /, *args: Any, cache_url: str | None = None, **kwargs: Any) -> Run:
+    """`fl.run` with a fresh in-memory cache (or `cache_url`) and no progress output."""
+    kwargs.setdefault("progress", False)
+    return run(task, *args, cache_url=cache_url or memory_cache_url(), **kwargs)
+
+
+def statuses(result: Run, task: str) -> list[CacheStatus]:
+    """The cache statuses of a task's calls, in call order; `task` is `env.function`
+    or the function's name."""
+    return [row.cache for row in result.report.by_task(task)]
+
+
+def assert_statuses(result: Run, task: str, *expected: CacheStatus) -> None:
+    """Assert the cache statuses of a task's calls, in call order.
+
+    Raises:
+        AssertionError: naming the task, the expected and the actual statuses,
+            and the miss reasons of calls that executed.
+    """
+    actual = statuses(result, task)
+    if actual != list(expected):
+        reasons = [row.miss_reason for row in result.report.by_task(task) if row.miss_reason]
+        raise AssertionError(
+            f"task {task!r}: expected statuses {[s.value for s in expected]}, "
+            f"got {[s.value for s in actual]}" + (f"; miss reasons: {reasons}" if reasons else "")
+        )
+
+
+try:  # the pytest plugin: only where pytest is installed (it loads this module)
+    import pytest
+except ImportError:  # pragma: no cover - flytelite.testing works without pytest
+    pass
+else:
+
+    @pytest.fixture
+    def flytelite_cache(tmp_path: Path) -> Iterator[str]:
+        """A cache URL of this test's own: a fresh folder under `tmp_path`."""
+        yield str(tmp_path / "flytelite-cache")
+
+    @pytest.fixture
+    def flytelite_run(flytelite_cache: str) -> Callable[..., Run]:
+        """`flytelite_run(task, *args, **kwargs) -> Run` with the test's own cache."""
+
+        def run_with_cache(task: Any, /, *args: Any, **kwargs: Any) -> Run:
+            kwargs.setdefault("cache_url", flytelite_cache)
+            kwargs.setdefault("progress", False)
+            return run(task, *args, **kwargs)
+
+        return run_with_cache
