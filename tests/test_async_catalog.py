@@ -372,3 +372,23 @@ def test_a_failed_holder_lets_the_next_caller_execute(tmp_path: Path) -> None:
     assert outputs == "made it"
     assert reason is not None and "held the reservation and failed" in reason
     assert len(attempts) == 2
+
+
+def test_small_local_entries_skip_the_queues_and_large_ones_use_them(tmp_path: Path) -> None:
+    small, large = keys(2)
+
+    async def main(config: CatalogConfig) -> dict[str, int]:
+        folder = tmp_path / str(config.inline_io_below)
+        async with AsyncCatalogClient(FsspecCatalog(str(folder)), config) as client:
+            written = await client.upload(
+                UploadRequest(small, "tiny"), UploadRequest(large, b"x" * (1 << 20))
+            )
+            assert [r.status for r in written.results] == [POPULATED, POPULATED]
+            found = await client.download(DownloadRequest(small), DownloadRequest(large))
+            assert [r.outputs for r in found.results] == ["tiny", b"x" * (1 << 20)]
+            return client.stats()
+
+    inline = asyncio.run(main(CatalogConfig()))
+    assert inline["reader_submitted"] == 1 and inline["writer_submitted"] == 1  # the large one
+    queued = asyncio.run(main(CatalogConfig(inline_io_below=0)))
+    assert queued["reader_submitted"] == 2  # every read through the reader queue

@@ -20,12 +20,13 @@ from typing import Any
 
 from .._cache import CacheStatus
 from .._errors import CatalogNotStartedError
-from ._catalog import CatalogClient
-from ._entry import Entry, EntryProblem
+from ._catalog import CatalogClient, FsspecCatalog
+from ._entry import Entry, EntryProblem, dump_outputs
 from ._index import IndexRecord, explain, record_for
 from ._key import Key
 from ._queue import QueueConfig, WorkQueue
 from ._reservation import Reservation
+from ._store import LocalStore
 
 __all__ = [
     "AsyncCatalogClient",
@@ -51,11 +52,17 @@ class CatalogConfig:
         writer: The queue for writes and reservations.
         reservation_heartbeat_s: How often a holder of a `serialize=True`
             reservation extends it; it expires after three missed heartbeats.
+        inline_io_below: Entries smaller than this (bytes) in a local folder are
+            read and written on the event loop's thread, where the I/O costs less
+            than a hand-off to a worker thread and back. `0` sends everything
+            through the queues. Other stores, and `FsspecCatalog` subclasses,
+            always use the queues.
     """
 
     reader: QueueConfig = field(default_factory=QueueConfig)
     writer: QueueConfig = field(default_factory=QueueConfig)
     reservation_heartbeat_s: float = 5.0
+    inline_io_below: int = 256 * 1024
 
     def __post_init__(self) -> None:
         hb = self.reservation_heartbeat_s
@@ -155,7 +162,7 @@ class _Future:
 
     async def _gather(self) -> list[Any]:
         # Shielded: the work is shared with identical requests of other callers.
-        return [await asyncio.shield(f) for f in self._futures]
+        return [f.result() if f.done() else await asyncio.shield(f) for f in self._futures]
 
 
 class DownloadFuture(_Future):
@@ -222,6 +229,13 @@ class AsyncCatalogClient:
         self.writer = WorkQueue("writer", self.config.writer)
         self._started = False
         self._unique = itertools.count()
+        self._inline: tuple[FsspecCatalog, LocalStore] | None = None
+        if (
+            type(client) is FsspecCatalog
+            and isinstance(client.store, LocalStore)
+            and self.config.inline_io_below > 0
+        ):
+            self._inline = (client, client.store)
         # The miss index: records of this run's writes wait here to be written in
         # batches, and each task's index is read at most once per run.
         self._lock = threading.Lock()
@@ -274,17 +288,37 @@ class AsyncCatalogClient:
     def download(self, *requests: DownloadRequest) -> DownloadFuture:
         """Queue lookups; returns at once."""
         self._check_started()
-        return DownloadFuture(
-            [
-                self.reader.submit(
+        futures = []
+        for r in requests:
+            future = self._read_inline(r) if self._inline is not None else None
+            if future is None:
+                future = self.reader.submit(
                     f"get:{r.key.digest}:{r.max_age}",
                     self._download,
                     r,
                     fail=functools.partial(_lookup_failure, r.key),
                 )
-                for r in requests
-            ]
-        )
+            futures.append(future)
+        return DownloadFuture(futures)
+
+    def _read_inline(self, request: DownloadRequest) -> asyncio.Future[Any] | None:
+        """A small local entry read on this thread, or `None` to use the reader queue."""
+        catalog, store = self._inline  # type: ignore[misc]
+        size = store.size(catalog.entry_path(request.key))
+        if size is not None and size >= self.config.inline_io_below:
+            return None
+        try:
+            if size is None:  # no entry: `get` would find none either
+                result = DownloadResult(
+                    request.key, CacheStatus.MISS, reason=self._compare_with_index(request.key)
+                )
+            else:
+                result = self._download(request)
+        except Exception:
+            return None  # the queue retries transient errors
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_result(result)
+        return future
 
     def upload(self, *requests: UploadRequest) -> UploadFuture:
         """Queue writes; returns at once."""
@@ -295,17 +329,55 @@ class AsyncCatalogClient:
         return future
 
     def _upload_future(self, requests: tuple[UploadRequest, ...]) -> UploadFuture:
-        return UploadFuture(
-            [
-                self.writer.submit(
+        futures = []
+        for r in requests:
+            future = self._write_inline(r) if self._inline is not None else None
+            if future is None:
+                future = self.writer.submit(
                     f"put:{r.key.digest}:{r.overwrite}",
                     self._upload,
                     r,
                     fail=functools.partial(_put_failure, r.key),
                 )
-                for r in requests
-            ]
+            futures.append(future)
+        return UploadFuture(futures)
+
+    def _write_inline(self, request: UploadRequest) -> asyncio.Future[Any]:
+        """A small local entry written on this thread; a large one goes to the writer
+        queue, already pickled (the outputs are pickled here either way)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        try:
+            payload = dump_outputs(request.outputs)
+        except Exception as exc:  # unpicklable outputs: retrying cannot help
+            future.set_result(_put_failure(request.key, exc))
+            return future
+        if len(payload) < self.config.inline_io_below:
+            try:
+                future.set_result(self._upload_pickled(request, payload))
+                return future
+            except Exception:  # noqa: S110 (the queue retries transient errors)
+                pass
+        return self.writer.submit(
+            f"put:{request.key.digest}:{request.overwrite}",
+            self._upload_pickled,
+            request,
+            payload,
+            fail=functools.partial(_put_failure, request.key),
         )
+
+    def _upload_pickled(self, request: UploadRequest, payload: bytes) -> UploadResult:
+        assert self._inline is not None
+        catalog = self._inline[0]
+        key = request.key
+        if request.overwrite:
+            status = catalog.update_pickled(key, payload, producer=request.producer)
+        else:
+            status = catalog.put_pickled(
+                key, payload, producer=request.producer, max_age=request.max_age
+            )
+        if status is CacheStatus.POPULATED:
+            self._remember(key, request.producer)
+        return UploadResult(key, status)
 
     def _download(self, request: DownloadRequest) -> DownloadResult:
         key = request.key

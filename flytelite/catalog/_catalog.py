@@ -124,20 +124,29 @@ class FsspecCatalog:
         except EntryProblem:
             return None
 
-    def _encode(self, key: Key, outputs: Any, producer: str) -> list[bytes]:
+    def _encode(self, key: Key, payload: bytes, producer: str) -> list[bytes]:
         return encode_entry(
             key=key.digest,
             task=key.identifier,
             cache_version=key.cache_version,
             producer=producer,
-            payload=dump_outputs(outputs),
+            payload=payload,
             secret=self._secret,
         )
 
     def put(
         self, key: Key, outputs: Any, *, producer: str = "", max_age: float | None = None
     ) -> CacheStatus:
-        parts = self._encode(key, outputs, producer)
+        return self.put_pickled(key, dump_outputs(outputs), producer=producer, max_age=max_age)
+
+    def update(self, key: Key, outputs: Any, *, producer: str = "") -> CacheStatus:
+        return self.update_pickled(key, dump_outputs(outputs), producer=producer)
+
+    def put_pickled(
+        self, key: Key, payload: bytes, *, producer: str = "", max_age: float | None = None
+    ) -> CacheStatus:
+        """`put` of outputs already pickled (with cloudpickle)."""
+        parts = self._encode(key, payload, producer)
         path = self.entry_path(key)
         if self.store.write(path, parts, exclusive=True):
             return CacheStatus.POPULATED
@@ -149,9 +158,10 @@ class FsspecCatalog:
         self.store.write(path, parts, exclusive=False)  # only a valid entry wins the race
         return CacheStatus.POPULATED
 
-    def update(self, key: Key, outputs: Any, *, producer: str = "") -> CacheStatus:
+    def update_pickled(self, key: Key, payload: bytes, *, producer: str = "") -> CacheStatus:
+        """`update` of outputs already pickled (with cloudpickle)."""
         self.store.write(
-            self.entry_path(key), self._encode(key, outputs, producer), exclusive=False
+            self.entry_path(key), self._encode(key, payload, producer), exclusive=False
         )
         return CacheStatus.POPULATED
 

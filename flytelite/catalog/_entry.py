@@ -21,7 +21,7 @@ import hmac
 import json
 import struct
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import blake3
@@ -194,4 +194,12 @@ def load_outputs(entry: Entry) -> Entry:
         outputs = pickle.loads(entry.payload)  # noqa: S301 (checked and sealed above)
     except Exception as exc:  # a checked payload that no longer loads: a miss
         raise EntryProblem(f"unloadable ({type(exc).__name__}: {exc})") from None
-    return replace(entry, outputs=outputs)
+    return Entry(
+        entry.key,
+        entry.task,
+        entry.cache_version,
+        entry.created_at,
+        entry.producer,
+        entry.payload,
+        outputs,
+    )

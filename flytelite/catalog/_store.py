@@ -72,10 +72,12 @@ class LocalStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().absolute()
         self.url = str(self.root)
-        self._made: set[Path] = set()
+        self._prefix = str(self.root) + os.sep
+        self._made: set[str] = set()
 
-    def _path(self, path: str) -> Path:
-        return self.root.joinpath(*path.split("/"))
+    def _path(self, path: str) -> str:
+        # Plain strings: pathlib costs more than the read of a small entry.
+        return self._prefix + (path if os.sep == "/" else path.replace("/", os.sep))
 
     def read(self, path: str) -> bytes | None:
         try:
@@ -86,11 +88,11 @@ class LocalStore:
 
     def write(self, path: str, parts: Sequence[bytes | memoryview], *, exclusive: bool) -> bool:
         target = self._path(path)
-        folder = target.parent
+        folder, name = os.path.split(target)
         if folder not in self._made:
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             self._made.add(folder)
-        tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
         try:
             with open(tmp, "wb") as f:
                 for part in parts:
@@ -112,6 +114,13 @@ class LocalStore:
             except FileNotFoundError:
                 pass
 
+    def size(self, path: str) -> int | None:
+        """The object's size in bytes, or `None` if there is none."""
+        try:
+            return os.stat(self._path(path)).st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
     def read_head(self, path: str, size: int) -> bytes | None:
         try:
             with open(self._path(path), "rb") as f:
@@ -132,7 +141,7 @@ class LocalStore:
             return []
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        base = self._path(prefix) if prefix else self.root
+        base = Path(self._path(prefix)) if prefix else self.root
         if not base.is_dir():
             return
         for folder, _dirs, files in os.walk(base):
