@@ -12,9 +12,7 @@ import inspect
 import typing
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
-
-from typing_extensions import ParamSpec
+from typing import Any, ParamSpec, TypeVar, overload
 
 from ._cache import Cache
 from ._errors import TaskDefinitionError

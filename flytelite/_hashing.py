@@ -15,17 +15,13 @@ This module imports nothing of flytelite but its errors.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import datetime as _dt
 import enum
 import inspect
 import struct
 import sys
-import textwrap
-import uuid
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
@@ -222,11 +218,11 @@ def _enc_timedelta(v: _dt.timedelta, up: Update) -> None:
         _enc_int(n, up)
 
 
-def _enc_decimal(v: Decimal, up: Update) -> None:
+def _enc_decimal(v: Any, up: Update) -> None:
     _str(up, b"x", str(v))
 
 
-def _enc_uuid(v: uuid.UUID, up: Update) -> None:
+def _enc_uuid(v: Any, up: Update) -> None:
     up(b"u" + v.bytes)
 
 
@@ -250,8 +246,12 @@ _DISPATCH: dict[type, Callable[[Any, Update], None]] = {
     _dt.date: _enc_date,
     _dt.time: _enc_time,
     _dt.timedelta: _enc_timedelta,
-    Decimal: _enc_decimal,
-    uuid.UUID: _enc_uuid,
+}
+
+
+_LAZY: dict[tuple[str, str], Callable[[Any, Update], None]] = {
+    ("decimal", "Decimal"): _enc_decimal,
+    ("uuid", "UUID"): _enc_uuid,
 }
 
 
@@ -284,6 +284,13 @@ def _is_pydantic_model(t: type) -> bool:
 
 def _encode_other(v: Any, up: Update) -> None:
     t = type(v)
+    # Decimal and UUID values imply their modules are loaded: register them on first
+    # sight rather than importing decimal and uuid with flytelite.
+    lazy = _LAZY.get((t.__module__, t.__qualname__))
+    if lazy is not None:
+        _DISPATCH[t] = lazy
+        lazy(v, up)
+        return
     custom = getattr(t, "__flytelite_hash__", None)
     if custom is not None:
         _str(up, b"U", _type_name(t))
@@ -451,6 +458,9 @@ def function_fingerprint(func: Callable[..., Any]) -> str:
     editing the body changes it while comments and formatting do not. Functions
     without source (built in a REPL, generated) fall back to their bytecode.
     """
+    import ast  # lazily: only tasks without an explicit cache version need it
+    import textwrap
+
     h = blake3.blake3(b"flytelite-fingerprint-1")
     try:
         source = textwrap.dedent(inspect.getsource(func))

@@ -6,17 +6,18 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._context import current_runner
-from ._engine import Engine
 from ._environment import check_executor
 from ._errors import InputError, RunContextError, TaskFailedError
-from ._executors import resolve as resolve_executor
-from ._progress import Progress, make_progress
 from ._report import Report
 from ._task import Task
 from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._progress import Progress
 
 __all__ = ["Run", "run"]
 
@@ -134,6 +135,11 @@ class _RunFunction:
         self._check_not_nested()
         _check_root(task, args, kwargs)
         url = cache_url or default_cache_url()
+        # The engine and its helpers load on the first run, not with `import flytelite`.
+        from ._engine import Engine
+        from ._executors import resolve as resolve_executor
+        from ._progress import make_progress
+
         view = make_progress(progress)
         engine = Engine(
             FsspecCatalog(url, storage_options),

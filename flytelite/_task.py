@@ -13,9 +13,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Generic, TypeVar
-
-from typing_extensions import ParamSpec
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from ._cache import Cache
 from ._context import CallContext, current_runner

@@ -111,7 +111,10 @@ def parse_task_args(task: fl.Task[..., Any], argv: Sequence[str]) -> dict[str, A
     except Exception:
         hints = {}
     parser = argparse.ArgumentParser(
-        prog=f"flytelite run FILE {task.func.__name__}", add_help=False, exit_on_error=False
+        prog=f"flytelite run FILE {task.func.__name__}",
+        add_help=False,
+        exit_on_error=False,
+        allow_abbrev=False,
     )
     params = task.signature.parameters.values()
     for p in params:
@@ -381,13 +384,15 @@ def _cmd_spec(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # No abbreviations: `--n 3` is a task's parameter, not short for `--no-progress`.
     parser = argparse.ArgumentParser(
-        prog="flytelite", description="Run and inspect flytelite workflows."
+        prog="flytelite", description="Run and inspect flytelite workflows.", allow_abbrev=False
     )
     parser.add_argument("--version", action="version", version=f"flytelite {fl.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run",
+        allow_abbrev=False,
         help="run a task of a Python file",
         description="Run TASK of FILE with --param value options parsed from its signature "
         "(int, float, bool, str; lists and dicts as JSON).",
@@ -415,6 +420,7 @@ def _parser() -> argparse.ArgumentParser:
 
     spec = sub.add_parser(
         "spec",
+        allow_abbrev=False,
         help="print the compiled spec of a dynamic workflow",
         description="Compile dynamic workflow TASK of FILE with --param value options, "
         "without running it, and print its spec.",

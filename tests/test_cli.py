@@ -146,3 +146,21 @@ def test_a_failing_task_exits_1_naming_the_task(workflow: Path, cache_dir: Path)
     assert result.returncode == 1
     assert "cli_flow.explode" in result.stderr and "exploded: boom" in result.stderr
     assert result.stdout == ""
+
+
+def test_task_parameters_are_never_taken_for_abbreviated_options(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    path = tmp_path / "abbrev.py"
+    path.write_text(
+        "import flytelite as fl\n"
+        "env = fl.TaskEnvironment('abbrev')\n"
+        "@env.task\n"
+        "def f(n: int, no: str = 'x', report: int = 0) -> str:\n"
+        "    return f'{n}{no}{report}'\n"
+    )
+    result = flytelite(
+        "run", str(path), "f", "--n", "3", "--no", "y", "--report", "5", cache=cache_dir
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == "3y5"

@@ -17,7 +17,6 @@ corrupt, foreign or refused object is reported as a problem, never loaded.
 
 from __future__ import annotations
 
-import hmac
 import json
 import struct
 import time
@@ -77,6 +76,8 @@ def _digest(payload: bytes | memoryview) -> str:
 def _seal(prefix: bytes, secret: bytes | None) -> bytes:
     if secret is None:
         return blake3.blake3(prefix).digest()
+    import hmac  # lazily: only signed caches need it
+
     return hmac.new(secret, prefix, "sha256").digest()
 
 
@@ -159,6 +160,8 @@ def decode_entry(data: bytes, *, key: str, secret: bytes | None = None) -> Entry
     seal = data[end : end + _SEAL]
     signed = header.get("seal") == "hmac-sha256"
     if secret is not None:
+        import hmac
+
         if not signed or not hmac.compare_digest(seal, _seal(prefix, secret)):
             raise EntryProblem("signature refused")
     elif signed:
