@@ -40,7 +40,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -277,59 +276,14 @@ def store_latencies(catalog: FsspecCatalog, n_hits: int, n_uploads: int) -> Stor
     return asyncio.run(sequential(catalog, n_hits, n_uploads))
 
 
-class _SerializedMotoServer:
-    """moto's `ThreadedMotoServer` on 127.0.0.1, answering one request at a time.
-
-    Copied from tests/conftest.py: serialized, conditional PUTs behave as on S3.
-    """
-
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        class Server(ThreadedMotoServer):
-            def _server_entry(self) -> None:
-                from moto.server import DomainDispatcherApplication, create_backend_app
-                from werkzeug.serving import WSGIRequestHandler, make_server
-
-                class Quiet(WSGIRequestHandler):
-                    def log(self, *args: Any) -> None:
-                        pass
-
-                app = DomainDispatcherApplication(create_backend_app)
-                lock = threading.Lock()
-
-                def serialized(environ: Any, start_response: Any) -> Any:
-                    with lock:
-                        return list(app(environ, start_response))
-
-                self._server = make_server(
-                    self._ip_address, self._port, serialized, True, request_handler=Quiet
-                )
-                self._server_ready_event.set()
-                self._server.serve_forever()
-
-        self.server = Server(ip_address="127.0.0.1", port=0, verbose=False)
-
-
 @contextmanager
 def moto_s3() -> Iterator[tuple[str, dict[str, Any]]]:
-    """A fresh bucket on a local moto server: its URL and storage options."""
-    import boto3
+    """A fresh bucket on a local S3 server (moto, 127.0.0.1): its URL and storage options."""
+    from flytelite.testing import LocalS3
 
     os.environ.update(S3_CREDENTIALS)
-    holder = _SerializedMotoServer()
-    holder.server.start()
-    try:
-        host, port = holder.server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        bucket = f"flytelite-bench-{uuid.uuid4().hex[:8]}"
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
-            Bucket=bucket
-        )
-        options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
-        yield f"s3://{bucket}/cache", options
-    finally:
-        holder.server.stop()
+    with LocalS3() as s3:
+        yield s3.bucket()
 
 
 def s3_latencies(n_hits: int, n_uploads: int) -> tuple[StoreLatencies, StoreLatencies] | str:

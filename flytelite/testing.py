@@ -21,13 +21,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ._cache import CacheStatus
 from ._run import Run, run
 from .catalog import FsspecCatalog
 
 __all__ = [
+    "LocalS3",
     "MemoryCatalog",
     "assert_statuses",
     "memory_cache_url",
@@ -82,6 +83,98 @@ def assert_statuses(result: Run, task: str, *expected: CacheStatus) -> None:
             f"task {task!r}: expected statuses {[s.value for s in expected]}, "
             f"got {[s.value for s in actual]}" + (f"; miss reasons: {reasons}" if reasons else "")
         )
+
+
+class LocalS3:
+    """A real S3-compatible server on 127.0.0.1 (moto), for testing shared caches.
+
+    Needs `moto[server]` and `boto3` (both in `flytelite[test]`). Requests are
+    answered one at a time: moto checks a conditional PUT (`If-None-Match`)
+    and stores the object in two steps, which S3 itself does atomically.
+
+    ```python
+    with LocalS3() as s3:
+        url, options = s3.bucket()
+        fl.run(task, cache_url=url, storage_options=options)
+    ```
+    """
+
+    CREDENTIALS: ClassVar[dict[str, str]] = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+    def __init__(self) -> None:
+        try:
+            from moto.server import ThreadedMotoServer
+        except ImportError as exc:
+            raise ImportError("LocalS3 needs moto's server: pip install 'flytelite[test]'") from exc
+
+        class _Serialized(ThreadedMotoServer):
+            def _server_entry(self) -> None:
+                import threading
+
+                from moto.moto_server.werkzeug_app import (
+                    DomainDispatcherApplication,
+                    create_backend_app,
+                )
+                from werkzeug.serving import WSGIRequestHandler, make_server
+
+                class Quiet(WSGIRequestHandler):
+                    def log(self, *args: Any) -> None:
+                        pass
+
+                app = DomainDispatcherApplication(create_backend_app)
+                lock = threading.Lock()
+
+                def serialized(environ: Any, start_response: Any) -> Any:
+                    with lock:
+                        return list(app(environ, start_response))
+
+                self._server = make_server(
+                    self._ip_address, self._port, serialized, True, request_handler=Quiet
+                )
+                self._server_ready_event.set()
+                self._server.serve_forever()
+
+        self._server = _Serialized(ip_address="127.0.0.1", port=0, verbose=False)
+        self.endpoint_url = ""
+
+    def start(self) -> LocalS3:
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> LocalS3:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec options that reach this server with its test credentials."""
+        return {"endpoint_url": self.endpoint_url, "key": "testing", "secret": "testing"}
+
+    def bucket(self, name: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Create a bucket; return a cache URL in it and the storage options to use."""
+        import boto3
+
+        name = name or f"flytelite-{uuid.uuid4().hex[:12]}"
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 (moto's test credentials)
+        )
+        client.create_bucket(Bucket=name)
+        return f"s3://{name}/cache", self.storage_options
 
 
 try:  # the pytest plugin: only where pytest is installed (it loads this module)
