@@ -7,6 +7,7 @@ writes create only if absent (the first writer wins).
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import secrets
@@ -165,13 +166,19 @@ class FsspecStore:
         self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         self.root = root.rstrip("/")
         self.url = url
+        # s3fs asks for an object's size (a HEAD) before reading it in parallel
+        # ranges; for entries, mostly small, one GET is faster.
+        self._read_kwargs: dict[str, Any] = {}
+        cat_file = getattr(self.fs, "_cat_file", None)
+        if cat_file is not None and "max_concurrency" in inspect.signature(cat_file).parameters:
+            self._read_kwargs["max_concurrency"] = 1
 
     def _path(self, path: str) -> str:
         return f"{self.root}/{path}"
 
     def read(self, path: str) -> bytes | None:
         try:
-            data: bytes = self.fs.cat_file(self._path(path))
+            data: bytes = self.fs.cat_file(self._path(path), **self._read_kwargs)
         except FileNotFoundError:
             return None
         return data
