@@ -25,31 +25,16 @@ from ._key import Key
 from ._messages import (
     DownloadFuture,
     DownloadRequest,
-    DownloadResponse,
     DownloadResult,
-    ResponseStatus,
     UploadFuture,
     UploadRequest,
-    UploadResponse,
     UploadResult,
 )
 from ._queue import QueueConfig, WorkQueue
 from ._reservation import Reservation
 from ._store import LocalStore
 
-__all__ = [
-    "AsyncCatalogClient",
-    "CatalogConfig",
-    "DownloadFuture",
-    "DownloadRequest",
-    "DownloadResponse",
-    "DownloadResult",
-    "ResponseStatus",
-    "UploadFuture",
-    "UploadRequest",
-    "UploadResponse",
-    "UploadResult",
-]
+__all__ = ["AsyncCatalogClient", "CatalogConfig"]
 
 
 @dataclass(frozen=True)
