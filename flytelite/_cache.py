@@ -86,4 +86,5 @@ class Cache:
 
     @property
     def enabled(self) -> bool:
+        """Whether the policy uses the catalog at all (any behavior but `"disable"`)."""
         return self.behavior != "disable"

@@ -287,7 +287,8 @@ class Engine:
                 key, max_age=max_age, fresh_after=time.time() if override else None
             )
             if not isinstance(turn, Lease):
-                row.cache = CacheStatus.HIT
+                row.cache = CacheStatus.HIT  # another holder produced it meanwhile
+                row.miss_reason = None
                 return turn.outputs
             lease = turn
             if waited:

@@ -38,15 +38,18 @@ def check_executor(where: str, executor: Any) -> Any:
     return executor
 
 
-def _cache_policy(task: str, cache: bool | Cache, cache_version: str | None) -> Cache | None:
+def _cache_policy(task: str, cache: bool | str | Cache, cache_version: str | None) -> Cache | None:
     if isinstance(cache, bool):
         policy = Cache() if cache else None
+    elif isinstance(cache, str) and cache in ("auto", "override", "disable"):
+        policy = Cache(behavior=cache)  # type: ignore[arg-type]
     elif isinstance(cache, Cache):
         policy = cache
     else:
         raise TaskDefinitionError(
             f"task {task!r}: cache={cache!r} is not a cache setting; "
-            f"use cache=True, cache=False or cache=fl.Cache(...)."
+            f'use cache=True, cache=False, a behavior ("auto", "override", "disable") '
+            f"or cache=fl.Cache(...)."
         )
     if cache_version is None:
         return policy if policy is None or policy.enabled else None
@@ -80,7 +83,7 @@ class _Options:
     """The keyword options of `env.task` / `env.dynamic`, as given."""
 
     env: TaskEnvironment
-    cache: bool | Cache = False
+    cache: bool | str | Cache = False
     cache_version: str | None = None
     retries: int = 0
     timeout: float | None = None
@@ -203,7 +206,7 @@ class TaskEnvironment:
         self,
         /,
         *,
-        cache: bool | Cache = ...,
+        cache: bool | str | Cache = ...,
         cache_version: str | None = ...,
         retries: int = ...,
         timeout: float | None = ...,
@@ -216,7 +219,7 @@ class TaskEnvironment:
         func: Callable[..., Any] | None = None,
         /,
         *,
-        cache: bool | Cache = False,
+        cache: bool | str | Cache = False,
         cache_version: str | None = None,
         retries: int = 0,
         timeout: float | None = None,
@@ -226,7 +229,8 @@ class TaskEnvironment:
         """Make a function a task of this environment, bare or with options.
 
         Args:
-            cache: `True` for `fl.Cache("auto")`, or a `fl.Cache(...)`.
+            cache: `True` for `fl.Cache("auto")`, a behavior name (`"auto"`,
+                `"override"`, `"disable"`), or a `fl.Cache(...)`.
             cache_version: The cache version (invalidate by changing it). Not
                 given: derived from the function's source.
             retries: How many times to re-run a body that raised.
@@ -250,7 +254,7 @@ class TaskEnvironment:
         self,
         /,
         *,
-        cache: bool | Cache = ...,
+        cache: bool | str | Cache = ...,
         cache_version: str | None = ...,
         retries: int = ...,
         timeout: float | None = ...,
@@ -261,7 +265,7 @@ class TaskEnvironment:
         func: Callable[..., Any] | None = None,
         /,
         *,
-        cache: bool | Cache = False,
+        cache: bool | str | Cache = False,
         cache_version: str | None = None,
         retries: int = 0,
         timeout: float | None = None,

@@ -19,23 +19,18 @@ def _check(task: Any, concurrency: int | None) -> None:
             f"fl.map expects a task, got {task!r}; decorate the function with @env.task."
         )
     if concurrency is not None and (
-        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 0
     ):
-        raise ValueError(f"fl.map(..., concurrency={concurrency!r}): give an int >= 1, or None.")
+        raise ValueError(
+            f"fl.map(..., concurrency={concurrency!r}): give an int >= 1, or 0 / None for no limit."
+        )
 
 
 class _Map:
-    """Call `task` once per item of the zipped iterables; yield results in input order.
+    """`fl.map`: call a task once per item of the zipped iterables; results in input order.
 
     `fl.map(...)` is a generator for sync code (including sync task bodies inside
     a run); `fl.map.aio(...)` is the async iterator for async code.
-
-    Args:
-        task: The task to call.
-        *iterables: One iterable per positional parameter, zipped.
-        concurrency: At most this many calls in flight (and exactly this many
-            while enough items remain). `None`: all at once.
-        return_exceptions: Yield a failed item's exception instead of raising it.
     """
 
     def __call__(
@@ -46,6 +41,15 @@ class _Map:
         concurrency: int | None = None,
         return_exceptions: bool = True,
     ) -> Iterator[Any]:
+        """Yield `task(*items)` for each item of the zipped iterables, in input order.
+
+        Args:
+            task: The task to call.
+            *iterables: One iterable per positional parameter, zipped.
+            concurrency: At most this many calls in flight (and exactly this many
+                while enough items remain). `None` or `0`: all at once.
+            return_exceptions: Yield a failed item's exception instead of raising it.
+        """
         _check(task, concurrency)
         runner = current_runner.get()
         if runner is None:
@@ -55,7 +59,7 @@ class _Map:
                 "fl.map(...) blocks, and was called on the run's event loop; "
                 "in async code write `async for r in fl.map.aio(...)`."
             )
-        agen = _map_aio(task, iterables, concurrency, return_exceptions)
+        agen = _map_aio(task, iterables, concurrency or None, return_exceptions)
         return _drive(runner, agen)
 
     def aio(
@@ -68,7 +72,7 @@ class _Map:
     ) -> AsyncIterator[Any]:
         """The async iterator form of `fl.map`."""
         _check(task, concurrency)
-        return _map_aio(task, iterables, concurrency, return_exceptions)
+        return _map_aio(task, iterables, concurrency or None, return_exceptions)
 
 
 def _plain(task: Task[..., Any], iterables: Any, return_exceptions: bool) -> Iterator[Any]:
@@ -158,3 +162,6 @@ async def _map_aio(
 
 
 map = _Map()
+"""Call a task over iterables with bounded concurrency, results in input order:
+`fl.map(task, *iterables, concurrency=None, return_exceptions=True)` from sync
+code, `fl.map.aio(...)` from async code."""

@@ -111,7 +111,10 @@ class RunCatalog:
         """Warn once per run for each `kind`."""
         if kind not in self._warned:
             self._warned.add(kind)
-            warnings.warn(message, category, stacklevel=3)
+            try:
+                warnings.warn(message, category, stacklevel=3)
+            except Warning:
+                pass  # warnings turned into errors: the catalog still never fails a run
 
     async def lookup(self, key: Key, max_age: float | None) -> DownloadResult:
         result: DownloadResult = (

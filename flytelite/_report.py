@@ -97,6 +97,7 @@ class Report(list[ReportRow]):
         return [r for r in self if r.task == task or r.task.rsplit(".", 1)[-1] == task]
 
     def counts(self) -> Counter[CacheStatus]:
+        """How many calls ended in each cache status."""
         return Counter(row.cache for row in self)
 
     def __str__(self) -> str:

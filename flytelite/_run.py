@@ -58,30 +58,10 @@ def _check_root(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Non
 
 
 class _RunFunction:
-    """Run a task as the root of a workflow and return a `Run`.
+    """`fl.run`: run a task as the root of a workflow and return a `Run`.
 
     `fl.run(task, *args, **kwargs)` blocks; `await fl.run.aio(...)` is the same
     for callers already inside an event loop.
-
-    Args:
-        task: The root task.
-        *args: Its positional arguments.
-        cache_url: Where the cache lives (any fsspec URL). Default:
-            `FLYTELITE_CACHE_URL`, else a per-user cache folder.
-        storage_options: fsspec options for the cache's file system.
-        catalog_config: The catalog client's reader and writer queues and the
-            reservation heartbeat.
-        executor: Where sync bodies run unless their task or environment says:
-            `"thread"` (the default), `"process"`, or an executor object.
-        progress: Show live progress on stderr (a rich view on a terminal,
-            plain lines elsewhere). Default: on, unless `FLYTELITE_PROGRESS=0`.
-        **kwargs: The task's keyword arguments.
-
-    Raises:
-        InputError: the arguments do not fit the task (nothing ran).
-        UnhashableInputError: an input of a cached root task cannot be hashed (nothing ran).
-        TaskFailedError: a task failed; it names the task and chains its exception.
-        RunContextError: called inside a run, or `fl.run` inside a running event loop.
     """
 
     def __call__(
@@ -96,6 +76,29 @@ class _RunFunction:
         progress: bool | None = None,
         **kwargs: Any,
     ) -> Run:
+        """Run `task` as the root of a workflow, wait for it, and return the `Run`.
+
+        Args:
+            task: The root task.
+            *args: Its positional arguments.
+            cache_url: Where the cache lives (any fsspec URL). Default:
+                `FLYTELITE_CACHE_URL`, else a per-user cache folder.
+            storage_options: fsspec options for the cache's file system.
+            catalog_config: The catalog client's reader and writer queues and the
+                reservation heartbeat.
+            executor: Where sync bodies run unless their task or environment says:
+                `"thread"` (the default), `"process"`, or an executor object.
+            progress: Show live progress on stderr (a rich view on a terminal,
+                plain lines elsewhere). Default: on, unless `FLYTELITE_PROGRESS=0`.
+            **kwargs: The task's keyword arguments.
+
+        Raises:
+            InputError: the arguments do not fit the task (nothing ran).
+            UnhashableInputError: an input of a cached root task cannot be hashed (nothing ran).
+            TaskFailedError: a task failed; it names the task and chains its exception.
+            RunContextError: called inside a run, or `fl.run` inside a running event loop.
+        """
+        self._check_not_nested()
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -104,7 +107,6 @@ class _RunFunction:
             raise RunContextError(
                 "fl.run(...) was called from a running event loop; use `await fl.run.aio(...)`."
             )
-        self._check_not_nested()
         _check_root(task, args, kwargs)
         return asyncio.run(
             self.aio(
@@ -213,3 +215,7 @@ def _failure(engine: Engine, root: str, exc: BaseException) -> TaskFailedError:
 
 
 run = _RunFunction()
+"""Run a task as the root of a workflow: `fl.run(task, *args, **kwargs) -> Run`.
+
+`await fl.run.aio(...)` is the same from inside an event loop. See
+`_RunFunction.__call__` for the options."""

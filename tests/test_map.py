@@ -154,8 +154,8 @@ def test_blocking_map_on_the_event_loop_says_to_use_aio() -> None:
 def test_bad_map_arguments_are_clear_errors() -> None:
     with pytest.raises(TypeError, match="expects a task"):
         fl.map(len, [1])  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="concurrency=0"):
-        fl.map.aio(tracked, [1], concurrency=0)
+    with pytest.raises(ValueError, match="concurrency=-1"):
+        fl.map.aio(tracked, [1], concurrency=-1)
 
 
 def test_cached_map_items_hit_on_the_next_run() -> None:
@@ -175,3 +175,12 @@ def test_cached_map_items_hit_on_the_next_run() -> None:
     assert run.outputs == list(range(10))
     assert sorted(executed) == list(range(10))
     assert {r.cache for r in run.report.by_task("cached")} == {fl.CacheStatus.HIT}
+
+
+def test_concurrency_zero_means_no_limit() -> None:
+    @env.task
+    async def root(n: int) -> list[int]:
+        return [r async for r in fl.map.aio(tracked, range(n), [0.2] * n, concurrency=0)]
+
+    assert fl.run(root, 20).outputs == [i * 10 for i in range(20)]
+    assert in_flight["max"] == 20

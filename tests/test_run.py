@@ -529,3 +529,60 @@ def test_the_run_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     out, err = capsys.readouterr()
     assert out == "user says 1\n"
     assert err == ""
+
+
+def test_cache_accepts_a_behavior_name() -> None:
+    env = fl.TaskEnvironment("behavior_names")
+    executed: list[int] = []
+
+    @env.task(cache="auto")
+    def work() -> int:
+        executed.append(1)
+        return len(executed)
+
+    assert fl.run(work).outputs == fl.run(work).outputs == 1
+
+    @env.task(cache="override")
+    def work() -> int:  # type: ignore[no-redef]
+        executed.append(1)
+        return len(executed)
+
+    assert fl.run(work).outputs == 2
+    with pytest.raises(fl.TaskDefinitionError, match="a behavior"):
+
+        @env.task(cache="sometimes")  # type: ignore[call-overload]
+        def other() -> None:
+            pass
+
+
+def test_run_inside_an_async_task_says_it_is_inside_a_run() -> None:
+    env = fl.TaskEnvironment("nested_async_run")
+
+    @env.task
+    async def inner() -> int:
+        return 1
+
+    @env.task
+    async def outer() -> int:
+        return fl.run(inner).outputs  # type: ignore[no-any-return]
+
+    with pytest.raises(fl.TaskFailedError) as info:
+        fl.run(outer)
+    assert "inside a run" in str(info.value.__cause__)
+
+
+def test_warnings_as_errors_never_fail_a_run_on_catalog_trouble(tmp_path: Path) -> None:
+    import warnings
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    env = fl.TaskEnvironment("strict_warnings")
+
+    @env.task(cache=True)
+    def work() -> int:
+        return 7
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run = fl.run(work, cache_url=str(blocker / "cache"), progress=False)
+    assert run.outputs == 7 and run.report[0].cache is fl.CacheStatus.PUT_FAILURE

@@ -103,6 +103,7 @@ class FsspecCatalog:
         return f"{type(self).__name__}({self.url!r})"
 
     def entry_path(self, key: Key) -> str:
+        """Where the entry of `key` lives in the store."""
         return f"{LAYOUT}/{safe_name(key.identifier)}/{key.digest}"
 
     def inspect(self, key: Key) -> Entry | EntryProblem | None:
@@ -219,6 +220,7 @@ class FsspecCatalog:
             return None
 
     def remove(self, entry: StoredEntry) -> None:
+        """Delete a listed entry."""
         self.store.delete(entry.path)
 
 

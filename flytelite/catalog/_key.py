@@ -72,6 +72,7 @@ class Key:
 
     @property
     def signature_hash(self) -> str:
+        """A short digest of the task's parameter list."""
         return hash_value(self.signature).hex()[:16]
 
     def __repr__(self) -> str:

@@ -70,10 +70,12 @@ class DownloadResult:
 
     @property
     def hit(self) -> bool:
+        """Whether the entry was found and loaded."""
         return self.status is CacheStatus.HIT
 
     @property
     def outputs(self) -> Any:
+        """The entry's outputs (`None` on a miss)."""
         return None if self.entry is None else self.entry.outputs
 
 
@@ -88,6 +90,8 @@ class UploadResult:
 
 @dataclass(frozen=True)
 class DownloadResponse:
+    """The results of one `download(...)`, in request order."""
+
     results: list[DownloadResult]
 
     @property
@@ -98,10 +102,13 @@ class DownloadResponse:
 
 @dataclass(frozen=True)
 class UploadResponse:
+    """The results of one `upload(...)`, in request order."""
+
     results: list[UploadResult]
 
     @property
     def failed_count(self) -> int:
+        """How many of the writes failed."""
         return sum(r.status is CacheStatus.PUT_FAILURE for r in self.results)
 
 
