@@ -184,12 +184,14 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    times, result = [], None
-    for _ in range(repeats):
-        seconds, result = timed(fn)
-        times.append(seconds)
-    return statistics.median(times), result
+def interleaved(timings: dict[str, tuple[Callable[[], Any], int]], rounds: int) -> dict[str, float]:
+    """Median seconds of each function: `rounds` rounds, each timing every function its
+    count of times, so that all of them see the same machine (its load varies)."""
+    samples: dict[str, list[float]] = {name: [] for name in timings}
+    for _ in range(rounds):
+        for name, (fn, count) in timings.items():
+            samples[name].extend(timed(fn)[0] for _ in range(count))
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 @dataclass
@@ -217,14 +219,12 @@ class Figures:
 
 
 def measure(n: int, repeats: int, folder: Path) -> Figures:
-    figures = Figures(nodes=n)
+    """Every figure for `n` nodes; untimed first calls check the results."""
     cache = str(folder)
-
-    progress(f"{n:,} nodes: compile")
-    figures.compile_s, spec = median_time(lambda: wf_cached.compile(n), repeats)
+    spec = wf_cached.compile(n)
     assert len(spec.nodes) == n
 
-    progress(f"{n:,} nodes: populate (not timed), then load the spec")
+    progress(f"{n:,} nodes: populate the catalog (not timed)")
     run = fl.run(wf_cached, n, cache_url=cache)
     assert run.outputs == expected(n), run.outputs
     assert run.report[0].spec_cache is fl.CacheStatus.POPULATED
@@ -242,32 +242,53 @@ def measure(n: int, repeats: int, folder: Path) -> Figures:
         assert _stale(loaded) is None
         return loaded
 
-    figures.load_s, loaded = median_time(load, repeats * 4)
-    assert str(loaded) == str(spec)  # the stored spec is the compiled one
-    figures.load_checked_s, _ = median_time(load_checked, repeats * 4)
-    figures.spec_bytes = len(catalog.store.read(catalog.entry_path(key)) or b"")
+    assert load() == spec and str(load()) == str(spec)  # the stored spec is the compiled one
 
-    progress(f"{n:,} nodes: re-run, spec HIT and every node HIT")
+    progress(f"{n:,} nodes: compile and load")
+    medians = interleaved(
+        {
+            "compile": (lambda: wf_cached.compile(n), 1),
+            "load": (load, 4),
+            "load_checked": (load_checked, 4),
+        },
+        repeats,
+    )
+    figures = Figures(
+        nodes=n,
+        compile_s=medians["compile"],
+        load_s=medians["load"],
+        load_checked_s=medians["load_checked"],
+        spec_bytes=len(catalog.store.read(catalog.entry_path(key)) or b""),
+    )
 
     def rerun() -> fl.Run:
         return fl.run(wf_cached, n, cache_url=cache)
 
-    figures.hit_run_s, run = median_time(rerun, repeats)
+    def uncached() -> fl.Run:
+        return fl.run(wf_uncached, n, cache_url=cache)
+
+    run = rerun()
     assert run.outputs == expected(n)
     assert run.report[0].spec_cache is fl.CacheStatus.HIT
     assert len(run.report) == n + 1
     assert all(row.cache is fl.CacheStatus.HIT for row in run.report[1:])
-
-    progress(f"{n:,} nodes: uncached nodes (compile, then run)")
-    figures.uncached_compile_s, _ = median_time(lambda: wf_uncached.compile(n), repeats)
-
-    def uncached() -> fl.Run:
-        return fl.run(wf_uncached, n, cache_url=cache)
-
-    figures.uncached_run_s, run = median_time(uncached, repeats)
+    run = uncached()
     assert run.outputs == expected(n)
     assert len(run.report) == n + 1
     assert all(row.cache is fl.CacheStatus.DISABLED for row in run.report)
+
+    progress(f"{n:,} nodes: runs (spec and nodes HIT; uncached nodes and their compile)")
+    medians = interleaved(
+        {
+            "hit": (rerun, 1),
+            "uncached_compile": (lambda: wf_uncached.compile(n), 1),
+            "uncached": (uncached, 1),
+        },
+        repeats,
+    )
+    figures.hit_run_s = medians["hit"]
+    figures.uncached_compile_s = medians["uncached_compile"]
+    figures.uncached_run_s = medians["uncached"]
     return figures
 
 
@@ -296,7 +317,7 @@ def yes(ok: bool) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs; the median is kept")
+    parser.add_argument("--repeats", type=int, default=7, help="rounds; medians are kept")
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer repeats")
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
@@ -367,7 +388,8 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(
         f"Medians of {repeats} timed runs ({repeats * 4} for loads) after an untimed warm-up, "
-        f"each from a collected heap. Blocks of {BLOCK} calls with literal, ref, nested-list, "
+        f"each from a collected heap, interleaved in rounds (compile with loads, runs with "
+        f"runs). Blocks of {BLOCK} calls with literal, ref, nested-list, "
         f"tuple and dict bindings. In d the uncached workflow's compile time "
         f"({ms(small.uncached_compile_s)} / {ms(big.uncached_compile_s)}) is subtracted; in d' "
         f"the run includes loading the spec. The µs/node targets are those of a plain task "

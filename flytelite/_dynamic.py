@@ -8,15 +8,17 @@ a re-run loads it instead of compiling, and a run that crashed half-way
 resumes: every node uses its own task's cache, so only unfinished nodes run.
 
 Specs reference tasks by identity and cache version, never by pickled
-function; a spec whose tasks moved on is recompiled with a warning.
+function; a spec whose tasks moved on is recompiled with a warning. A spec
+keeps its nodes in a compact form of plain tuples (see `WorkflowSpec`), which
+is what is stored and what runs; `Node` objects are built when `.nodes` is read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 from typing_extensions import ParamSpec
@@ -110,14 +112,223 @@ class Node:
         return sorted({r for b in self.inputs.values() for r in _refs(b)})
 
 
-@dataclass(frozen=True)
-class WorkflowSpec:
-    """A compiled dynamic workflow: nodes in call order and the output binding."""
+# -- the compact form: what a spec stores and runs from ------------------------------------------
+#
+# Thousands of small objects are slow to unpickle, and many calls of a workflow are made the
+# same way (a loop body), so a spec keeps each call as its *shape* and its *values*, like a
+# query and its parameters:
+#
+#   tasks   ((task identity, cache version), ...)      each distinct pair once
+#   shapes  ((task index, input names, patterns), ...)  each distinct way of calling once
+#   calls   ((shape index, *values), ...)               one per node, in call order
+#   ids     (node id, ...) in call order, or None for n0, n1, ... (as compiled)
+#
+# A pattern describes one input: "lit" (a literal value), "ref" (the output of a node),
+# ("seq", list or tuple, patterns) or ("map", dict, patterns). The call's values fill the
+# patterns in order: a literal's value, a referenced node's index, a dict item's key.
 
+Pattern = Any  # "lit" | "ref" | ("seq", kind, (Pattern, ...)) | ("map", kind, (Pattern, ...))
+Call = tuple[Any, ...]  # (shape index, *values)
+Shape = tuple[int, tuple[str, ...], tuple[Pattern, ...]]
+
+_FORMAT = 1
+"""The version of the pickled form; a spec stored in another one does not load (a miss)."""
+
+
+class _Builder:
+    """Collects calls in the compact form, each distinct task and shape once."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[tuple[str, str], int] = {}
+        self.shapes: dict[Shape, int] = {}
+        self.calls: list[Call] = []
+
+    def add(
+        self,
+        task: str,
+        cache_version: str,
+        names: tuple[str, ...],
+        patterns: tuple[Pattern, ...],
+        values: list[Any],
+    ) -> None:
+        shape = (self.tasks.setdefault((task, cache_version), len(self.tasks)), names, patterns)
+        self.calls.append((self.shapes.setdefault(shape, len(self.shapes)), *values))
+
+
+def _pattern(binding: Binding, index: dict[str, int], values: list[Any]) -> Pattern:
+    """The pattern of a binding; its values are appended to `values`."""
+    if isinstance(binding, Ref):
+        if binding.node not in index:
+            raise ValueError(f"a binding refers to node {binding.node!r}, which is not in the spec")
+        values.append(index[binding.node])
+        return "ref"
+    if isinstance(binding, Literal):
+        values.append(binding.value)
+        return "lit"
+    if isinstance(binding, Many):
+        return ("seq", binding.kind, tuple(_pattern(i, index, values) for i in binding.items))
+    patterns = []
+    for key, item in binding.items:
+        values.append(key)
+        patterns.append(_pattern(item, index, values))
+    return ("map", binding.kind, tuple(patterns))
+
+
+def _binding(pattern: Pattern, values: Iterator[Any], ids: tuple[str, ...]) -> Binding:
+    """The binding that a pattern and its values describe."""
+    if pattern == "lit":
+        return Literal(next(values))
+    if pattern == "ref":
+        return Ref(ids[next(values)])
+    tag, kind, patterns = pattern
+    if tag == "seq":
+        return Many(kind, tuple(_binding(p, values, ids) for p in patterns))
+    return Mapping_(kind, tuple((next(values), _binding(p, values, ids)) for p in patterns))
+
+
+class WorkflowSpec:
+    """A compiled dynamic workflow: nodes in call order and the output binding.
+
+    It is kept, stored and run in a compact form of plain tuples (each task
+    and each distinct way of calling once, then one tuple of values per call),
+    which loads fast from the cache; `nodes` and `output` are built from it
+    when read.
+    """
+
+    __slots__ = (
+        "_calls",
+        "_ids",
+        "_nodes",
+        "_output",
+        "_shapes",
+        "_tasks",
+        "cache_version",
+        "task",
+    )
     task: str
     cache_version: str
-    nodes: tuple[Node, ...]
-    output: Binding = field(default=Literal(None))
+    _tasks: tuple[tuple[str, str], ...]
+    _shapes: tuple[Shape, ...]
+    _calls: tuple[Call, ...]
+    _output: tuple[Any, ...]  # (pattern, *values)
+    _ids: tuple[str, ...] | None
+    _nodes: tuple[Node, ...] | None
+
+    def __init__(
+        self,
+        task: str,
+        cache_version: str,
+        nodes: Iterable[Node],
+        output: Binding = Literal(None),
+    ) -> None:
+        nodes = tuple(nodes)
+        ids = tuple(node.id for node in nodes)
+        index = {node_id: i for i, node_id in enumerate(ids)}
+        if len(index) != len(ids):
+            raise ValueError("the nodes of a workflow spec need distinct ids")
+        builder = _Builder()
+        for node in nodes:
+            values: list[Any] = []
+            patterns = tuple(_pattern(b, index, values) for b in node.inputs.values())
+            builder.add(node.task, node.cache_version, tuple(node.inputs), patterns, values)
+        values = []
+        pattern = _pattern(output, index, values)
+        compiled = ids == tuple(f"n{i}" for i in range(len(ids)))
+        self._set(task, cache_version, builder, (pattern, *values), None if compiled else ids)
+        self._nodes = nodes
+
+    @classmethod
+    def _compiled(
+        cls,
+        task: str,
+        cache_version: str,
+        builder: _Builder,
+        output: tuple[Any, ...],
+        ids: tuple[str, ...] | None,
+    ) -> WorkflowSpec:
+        spec = cls.__new__(cls)
+        spec._set(task, cache_version, builder, output, ids)
+        return spec
+
+    def _set(
+        self,
+        task: str,
+        cache_version: str,
+        builder: _Builder,
+        output: tuple[Any, ...],
+        ids: tuple[str, ...] | None,
+    ) -> None:
+        self.task = task
+        self.cache_version = cache_version
+        self._tasks = tuple(builder.tasks)
+        self._shapes = tuple(builder.shapes)
+        self._calls = tuple(builder.calls)
+        self._output = output
+        self._ids = ids
+        self._nodes = None
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (
+            _FORMAT,
+            self.task,
+            self.cache_version,
+            self._tasks,
+            self._shapes,
+            self._calls,
+            self._output,
+            self._ids,
+        )
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        if not (isinstance(state, tuple) and len(state) == 8 and state[0] == _FORMAT):
+            raise ValueError(f"not a workflow spec of format {_FORMAT}")
+        (
+            _,
+            self.task,
+            self.cache_version,
+            self._tasks,
+            self._shapes,
+            self._calls,
+            self._output,
+            self._ids,
+        ) = state
+        self._nodes = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WorkflowSpec):
+            return NotImplemented
+        return self.__getstate__() == other.__getstate__()
+
+    def __repr__(self) -> str:
+        return (
+            f"<WorkflowSpec {self.task} (cache version {self.cache_version}): "
+            f"{len(self._calls)} nodes>"
+        )
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """The task calls, in call order."""
+        if self._nodes is None:
+            nodes = []
+            ids = self._node_ids()
+            for node_id, (shape, *values) in zip(ids, self._calls):
+                task, names, patterns = self._shapes[shape]
+                holes = iter(values)
+                inputs = {name: _binding(p, holes, ids) for name, p in zip(names, patterns)}
+                nodes.append(Node(node_id, *self._tasks[task], inputs))
+            self._nodes = tuple(nodes)
+        return self._nodes
+
+    @property
+    def output(self) -> Binding:
+        """How the workflow's output is made from node outputs."""
+        pattern, *values = self._output
+        return _binding(pattern, iter(values), self._node_ids())
+
+    def _node_ids(self) -> tuple[str, ...]:
+        if self._ids is None:
+            return tuple(f"n{i}" for i in range(len(self._calls)))
+        return self._ids
 
     def __str__(self) -> str:
         lines = [
@@ -156,12 +367,14 @@ class Promise:
     value raises `PromiseUsageError`.
     """
 
-    __slots__ = ("_node", "_task", "_workflow")
+    __slots__ = ("_compiler", "_index", "_node", "_task", "_workflow")
 
-    def __init__(self, node: str, task: str, workflow: str) -> None:
+    def __init__(self, compiler: Compiler, index: int, node: str, task: str) -> None:
+        self._compiler = compiler
+        self._index = index
         self._node = node
         self._task = task
-        self._workflow = workflow
+        self._workflow = compiler.workflow.name
 
     def __repr__(self) -> str:
         return f"<Promise of {self._task} (node {self._node})>"
@@ -236,41 +449,71 @@ class Promise:
     def __call__(self, *args: object, **kwargs: object) -> NoReturn:
         self._misuse("calling")
 
-
-def _bind(value: Any) -> Binding:
-    """A binding for an argument: promises may sit inside lists, tuples and dicts."""
-    if isinstance(value, Promise):
-        return Ref(value._node)
-    if type(value) in (list, tuple):
-        items = tuple(_bind(v) for v in value)
-        if any(not isinstance(i, Literal) for i in items):
-            return Many(type(value), items)
-    elif type(value) is dict:
-        pairs = tuple((k, _bind(v)) for k, v in value.items())
-        if any(not isinstance(b, Literal) for _, b in pairs):
-            return Mapping_(dict, pairs)
-    return Literal(value)
+    def __reduce__(self) -> NoReturn:
+        # Reached when a promise sits inside a value that is not a list, tuple or dict (a set,
+        # an object): the value was taken as a literal, which is copied when the node runs
+        # and pickled when the spec is stored.
+        raise PromiseUsageError(
+            f"dynamic workflow {self._workflow!r}: the output of {self._task} (node "
+            f"{self._node}), a promise, was passed inside a value that is not a list, tuple "
+            f"or dict (a set, say, or an object), so it was taken as a literal value. Pass "
+            f"promises directly, or inside lists, tuples and dicts.",
+            workflow=self._workflow,
+            node=self._node,
+        )
 
 
 class Compiler:
-    """The runner while a dynamic body compiles: task calls become nodes."""
+    """The runner while a dynamic body compiles: task calls become nodes (in the compact form)."""
 
     def __init__(self, workflow: DynamicTask[..., Any]) -> None:
         self.workflow = workflow
-        self.nodes: list[Node] = []
+        self.builder = _Builder()
+        self._names: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per distinct names
 
     def _record(
         self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Promise:
         inputs = task.bind(args, kwargs)
-        node = Node(
-            id=f"n{len(self.nodes)}",
-            task=task.name,
-            cache_version=task.cache_version if task.cache is not None else "",
-            inputs={name: _bind(value) for name, value in inputs.items()},
-        )
-        self.nodes.append(node)
-        return Promise(node.id, task.name, self.workflow.name)
+        names = tuple(inputs)
+        values: list[Any] = []
+        patterns = tuple(self._bind(value, values) for value in inputs.values())
+        version = task.cache_version if task.cache is not None else ""
+        index = len(self.builder.calls)
+        self.builder.add(task.name, version, self._names.setdefault(names, names), patterns, values)
+        return Promise(self, index, f"n{index}", task.name)
+
+    def _bind(self, value: Any, values: list[Any]) -> Pattern:
+        """The pattern of an argument (promises may sit inside lists, tuples and dicts);
+        its values are appended to `values`."""
+        if isinstance(value, Promise):
+            if value._compiler is not self:
+                raise PromiseUsageError(
+                    f"dynamic workflow {self.workflow.name!r}: a task call was given a promise "
+                    f"of {value._task} (node {value._node}) from another compilation (of "
+                    f"{value._workflow!r}); a promise is only valid in the body run that made it.",
+                    workflow=self.workflow.name,
+                    node=value._node,
+                )
+            values.append(value._index)
+            return "ref"
+        mark = len(values)
+        if type(value) in (list, tuple):
+            items = tuple(self._bind(v, values) for v in value)
+            if any(item != "lit" for item in items):
+                return ("seq", type(value), items)
+        elif type(value) is dict:
+            patterns = []
+            for k, v in value.items():
+                if isinstance(k, Promise):
+                    k._misuse("using as a dict key")
+                values.append(k)
+                patterns.append(self._bind(v, values))
+            if any(p != "lit" for p in patterns):
+                return ("map", dict, tuple(patterns))
+        del values[mark:]  # no promise inside: the whole value is one literal
+        values.append(value)
+        return "lit"
 
     def call(self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return self._record(task, args, kwargs)
@@ -305,7 +548,11 @@ class Compiler:
         finally:
             current_runner.reset(token)
         version = self.workflow.cache_version if self.workflow.cache is not None else ""
-        return WorkflowSpec(self.workflow.name, version, tuple(self.nodes), _bind(output))
+        values: list[Any] = []
+        pattern = self._bind(output, values)
+        return WorkflowSpec._compiled(
+            self.workflow.name, version, self.builder, (pattern, *values), ids=None
+        )
 
 
 # -- the task kind --------------------------------------------------------------------------------
@@ -358,7 +605,10 @@ class DynamicTask(SyncTask[P, R]):
                 WorkflowWarning,
             )
         spec = await self._compile(ctx, inputs)
-        ctx.row.spec_cache = await ctx.write(key, spec, overwrite=found.hit)
+        # Replace an entry that was found but not used (stale, or no longer loadable here);
+        # a miss with a reason means that an entry stands at the key.
+        replace = found.hit or found.reason is not None
+        ctx.row.spec_cache = await ctx.write(key, spec, overwrite=replace)
         return spec
 
     async def _compile(self, ctx: CallContext, inputs: dict[str, Any]) -> WorkflowSpec:
@@ -370,58 +620,67 @@ def _stale(spec: Any) -> str | None:
     """Why a loaded spec cannot be executed as it is, or `None`."""
     if not isinstance(spec, WorkflowSpec):
         return "is not a workflow spec"
-    for node in spec.nodes:
-        task = get_task(node.task)
+    for name, cache_version in spec._tasks:
+        task = get_task(name)
         if task is None:
-            return f"calls task {node.task!r}, which is not defined in this process"
+            return f"calls task {name!r}, which is not defined in this process"
         version = task.cache_version if task.cache is not None else ""
-        if version != node.cache_version:
-            return f"calls {node.task!r} at cache version {node.cache_version!r}, now {version!r}"
+        if version != cache_version:
+            return f"calls {name!r} at cache version {cache_version!r}, now {version!r}"
     return None
 
 
 async def _run_spec(ctx: CallContext, spec: WorkflowSpec) -> Any:
     """Every node starts as soon as its inputs are ready. When one fails, nodes already
-    running finish (their outputs are written), no new node starts, and the failure is raised."""
-    loop = asyncio.get_running_loop()
-    done: dict[str, asyncio.Future[Any]] = {n.id: loop.create_future() for n in spec.nodes}
-    failures: list[tuple[Node, BaseException]] = []
+    running finish (their outputs are written), no new node starts, and the failure is raised.
 
-    async def resolve(binding: Binding) -> Any:
-        if isinstance(binding, Ref):
+    Runs from the spec's compact form: node `i` is `spec._calls[i]`."""
+    loop = asyncio.get_running_loop()
+    tasks = [get_task(name) for name, _ in spec._tasks]
+    ids = spec._node_ids()
+    done: list[asyncio.Future[Any]] = [loop.create_future() for _ in spec._calls]
+    failures: list[tuple[str, str, BaseException]] = []  # node id, task, exception
+
+    async def resolve(pattern: Pattern, values: Iterator[Any]) -> Any:
+        if pattern == "lit":
+            return copy.deepcopy(next(values))
+        if pattern == "ref":
             # By value, as between Flyte nodes: a consumer that mutates its input
             # changes nothing another node or the cache sees.
-            return copy.deepcopy(await asyncio.shield(done[binding.node]))
-        if isinstance(binding, Literal):
-            return copy.deepcopy(binding.value)
-        if isinstance(binding, Many):
-            return binding.kind([await resolve(i) for i in binding.items])
-        return binding.kind([(k, await resolve(v)) for k, v in binding.items])
+            return copy.deepcopy(await asyncio.shield(done[next(values)]))
+        tag, kind, patterns = pattern
+        if tag == "seq":
+            return kind([await resolve(p, values) for p in patterns])
+        return kind([(next(values), await resolve(p, values)) for p in patterns])
 
-    async def run(node: Node) -> None:
-        future = done[node.id]
+    async def run(i: int) -> None:
+        shape, *values = spec._calls[i]
+        task_index, names, patterns = spec._shapes[shape]
+        holes = iter(values)
+        future = done[i]
         try:
-            inputs = {name: await resolve(b) for name, b in node.inputs.items()}
+            inputs = {name: await resolve(p, holes) for name, p in zip(names, patterns)}
             if failures:
                 raise _Skipped
-            task = get_task(node.task)
+            task = tasks[task_index]
             assert task is not None  # checked when the spec was loaded
-            future.set_result(await ctx.call(task, inputs, node=node.id))
+            future.set_result(await ctx.call(task, inputs, node=ids[i]))
         except _Skipped:
             future.set_exception(_Skipped())
             future.exception()
         except Exception as exc:
-            failures.append((node, exc))
+            failures.append((ids[i], spec._tasks[task_index][0], exc))
             future.set_exception(_Skipped())
             future.exception()
 
-    await asyncio.gather(*(run(node) for node in spec.nodes))
+    await asyncio.gather(*(run(i) for i in range(len(done))))
     if failures:
-        node, exc = failures[0]
+        node_id, task_name, exc = failures[0]
         if hasattr(exc, "add_note"):
-            exc.add_note(f"in node {node.id} ({node.task}) of dynamic workflow {spec.task!r}")
+            exc.add_note(f"in node {node_id} ({task_name}) of dynamic workflow {spec.task!r}")
         raise exc
-    return await resolve(spec.output)
+    pattern, *values = spec._output
+    return await resolve(pattern, iter(values))
 
 
 def make_dynamic(

@@ -296,3 +296,19 @@ def test_unpicklable_outputs_are_a_put_failure_not_a_task_failure() -> None:
         run = fl.run(work)
     assert run.report[0].cache is fl.CacheStatus.PUT_FAILURE
     assert run.report[0].status == "succeeded"
+
+
+def test_an_entry_that_no_longer_loads_is_replaced(tmp_path: Path) -> None:
+    """A checked entry whose outputs cannot be unpickled here (a class is gone) is a miss,
+    and the next write replaces it instead of keeping it forever."""
+    import pickle
+
+    catalog = FsspecCatalog(str(tmp_path))
+    key = Key("env.task", "1", {})
+    payload = pickle.dumps(1)
+    gone = payload.replace(b"K\x01", b"cno_such_module\nGone\n")  # a reference to nothing
+    catalog.put_pickled(key, gone)
+    assert catalog.get(key) is None
+    assert catalog.put(key, "fresh") is POPULATED
+    entry = catalog.get(key)
+    assert entry is not None and entry.outputs == "fresh"

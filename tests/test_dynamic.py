@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copyreg
+import io
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -12,9 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import pytest
 
 import flytelite as fl
+from flytelite._dynamic import Literal, Many, Mapping_, Node, Ref
+from flytelite.catalog import FsspecCatalog
 
 HIT, MISS, POPULATED, SKIPPED = (
     fl.CacheStatus.HIT,
@@ -267,6 +273,141 @@ def test_a_spec_whose_task_changed_version_is_recompiled_with_a_warning() -> Non
     assert run.outputs == 10
     assert run.report[0].spec_cache is POPULATED
     assert fl.run(wf, 1).report[0].spec_cache is HIT
+
+
+class _Recorder(pickle.Unpickler):
+    """Unpickles, recording every class and function the data refers to."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(io.BytesIO(data))
+        self.globals: set[tuple[str, str]] = set()
+
+    def find_class(self, module: str, name: str) -> Any:
+        self.globals.add((module, name))
+        return super().find_class(module, name)
+
+
+def test_a_stored_spec_refers_to_tasks_by_identity_and_round_trips() -> None:
+    @env.task(cache=True, cache_version="1")
+    def local_step(x: int, opts: dict[str, Any]) -> int:
+        return x
+
+    @env.dynamic(cache=True, cache_version="1")
+    def wf(n: int) -> dict[str, Any]:
+        firsts = [local_step(i, {"scale": 2}) for i in range(n)]
+        return {"all": total(xs=firsts, extra={"k": local_step(n, {})}), "pair": (firsts[0], 1)}
+
+    spec = wf.compile(3)
+    recorder = _Recorder(cloudpickle.dumps(spec, protocol=5))
+    loaded = recorder.load()
+    # No function and no class of the workflow's module: tasks are named, never pickled.
+    assert {module for module, _ in recorder.globals} <= {
+        "flytelite",
+        "flytelite._dynamic",
+        "builtins",
+    }
+    assert loaded == spec and str(loaded) == str(spec)
+    assert loaded.nodes == spec.nodes and loaded.output == spec.output
+    assert loaded.nodes[0].inputs == {"x": Literal(0), "opts": Literal({"scale": 2})}
+    assert loaded.nodes[4].inputs["xs"] == Many(list, (Ref("n0"), Ref("n1"), Ref("n2")))
+    assert loaded.nodes[4].inputs["extra"] == Mapping_(dict, (("k", Ref("n3")),))
+    assert loaded.nodes[4].upstream == ["n0", "n1", "n2", "n3"]
+
+
+def test_a_spec_can_be_built_from_nodes() -> None:
+    nodes = [
+        Node("load", "dyn.slow", "1", {"i": Literal(1)}),
+        Node("sum", "dyn.total", "1", {"xs": Many(list, (Ref("load"),)), "extra": Literal({})}),
+    ]
+    spec = fl.WorkflowSpec("dyn.custom", "1", nodes, Ref("sum"))
+    assert spec.nodes == tuple(nodes) and spec.output == Ref("sum")
+    loaded = pickle.loads(cloudpickle.dumps(spec))
+    assert loaded == spec and loaded.nodes == tuple(nodes)
+    assert "  sum  dyn.total@1(xs=[load], extra={})" in str(loaded)
+    compiled = fan_out.compile(2)
+    assert fl.WorkflowSpec(compiled.task, "1", compiled.nodes, compiled.output) == compiled
+    with pytest.raises(ValueError, match="'nowhere'"):
+        fl.WorkflowSpec("dyn.custom", "1", nodes, Ref("nowhere"))
+
+
+def test_a_spec_entry_that_no_longer_loads_is_compiled_again_and_replaced() -> None:
+    wenv = fl.TaskEnvironment("dyn_unloadable")
+
+    @wenv.task(cache=True, cache_version="1")
+    def step(x: int) -> int:
+        return x + 1
+
+    @wenv.dynamic(cache=fl.Cache(version="1", behavior="override"))
+    def wf(x: int) -> int:
+        return step(x)
+
+    class FromAnOlderVersion:
+        """Pickles like a spec of another format (once a frozen dataclass)."""
+
+        def __reduce__(self) -> Any:
+            state = {"task": wf.name, "cache_version": "1", "nodes": ()}
+            return (copyreg._reconstructor, (fl.WorkflowSpec, object, None), state)
+
+    catalog = FsspecCatalog(os.environ["FLYTELITE_CACHE_URL"])
+    key = wf.spec_key({"x": 1})
+    catalog.put(key, FromAnOlderVersion())
+    assert catalog.get(key) is None  # checked, but it does not load
+    run = fl.run(wf, 1)
+    assert run.outputs == 2 and run.report[0].spec_cache is POPULATED
+    entry = catalog.get(key)
+    assert entry is not None and isinstance(entry.outputs, fl.WorkflowSpec)
+    assert fl.run(wf, 1).report[0].spec_cache is HIT
+
+
+def test_a_promise_from_another_compilation_is_a_clear_error() -> None:
+    kept: list[Any] = []
+
+    @env.task
+    def one() -> int:
+        return 1
+
+    @env.task
+    def plus(x: int) -> int:
+        return x + 1
+
+    @env.dynamic
+    def first() -> int:
+        kept.append(one())
+        return plus(kept[-1])
+
+    @env.dynamic
+    def second() -> int:
+        return plus(kept[0])
+
+    first.compile()
+    with pytest.raises(fl.PromiseUsageError, match="another compilation"):
+        second.compile()
+
+
+def test_a_promise_inside_another_kind_of_value_is_a_clear_error() -> None:
+    @env.task
+    def one() -> int:
+        return 1
+
+    @env.task
+    def size(xs: Any) -> int:
+        return len(xs)
+
+    @env.dynamic
+    def wf() -> int:
+        return size({one()})  # a set: taken as a literal value
+
+    with pytest.raises(fl.TaskFailedError) as failed:
+        fl.run(wf)
+    assert isinstance(failed.value.__cause__, fl.PromiseUsageError)
+    assert "not a list, tuple or dict" in str(failed.value.__cause__)
+
+    @env.dynamic
+    def keyed() -> int:
+        return size({one(): 1, "b": one()})
+
+    with pytest.raises(fl.PromiseUsageError, match="using as a dict key"):
+        keyed.compile()
 
 
 WORKFLOW = textwrap.dedent(

@@ -190,7 +190,7 @@ def test_the_index_stays_bounded(cache_dir: Path) -> None:
     fl.run(many, 100)
     records = json.loads((cache_dir / "index" / "reasons.work.json").read_text())["records"]
     assert len(records) == 64
-    assert [r["inputs"] for r in records][-1] != [r["inputs"] for r in records][0]
+    assert records[-1]["inputs"] != records[0]["inputs"]
 
 
 SCRIPT = textwrap.dedent(

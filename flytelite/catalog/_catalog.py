@@ -155,7 +155,12 @@ class FsspecCatalog:
         if isinstance(existing, Entry) and (
             max_age is None or time.time() - existing.created_at <= max_age
         ):
-            return CacheStatus.HIT  # another writer committed a valid entry first
+            try:
+                load_outputs(existing)  # valid, but loadable here? (a class may be gone)
+            except EntryProblem:
+                pass
+            else:
+                return CacheStatus.HIT  # another writer committed a valid entry first
         self.store.write(path, parts, exclusive=False)  # only a valid entry wins the race
         return CacheStatus.POPULATED
 
