@@ -116,7 +116,7 @@ class _Options:
         _, policy, timeout = self.check(func)
         if self.connector is not None:
             # Connector tasks plug into the task model from their own package.
-            from .connectors import make_connector_task
+            from .connectors._task import make_connector_task
 
             task: Task[..., Any] = make_connector_task(
                 self.env.name, func, self.connector, policy, self.retries, timeout
