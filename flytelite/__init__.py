@@ -29,6 +29,7 @@ from ._errors import TaskDefinitionError as TaskDefinitionError
 from ._errors import TaskFailedError as TaskFailedError
 from ._errors import TaskTimeoutError as TaskTimeoutError
 from ._errors import UnhashableInputError as UnhashableInputError
+from ._executors import DaskExecutor as DaskExecutor
 from ._hashing import HashMethod as HashMethod
 from ._map import map as map
 from ._memo import CatalogWarning as CatalogWarning
@@ -48,6 +49,7 @@ __all__ = [
     "CacheStatus",
     "CatalogNotStartedError",
     "CatalogWarning",
+    "DaskExecutor",
     "DynamicTask",
     "FlyteliteError",
     "HashMethod",

@@ -1,12 +1,42 @@
-"""Executors: where task bodies run when not in the run's worker threads."""
+"""Executors: where task bodies run when not in the run's worker threads.
+
+An executor receives a body with its inputs and returns its output; the run
+keeps the orchestration, the cache keys and the catalog, so a cache hit never
+reaches an executor. An `executor=` setting is one of:
+
+- `"thread"` (or not given): the run's worker threads; `resolve` gives `None`;
+- `"process"`: the process pool shared by every run of this process, one
+  worker per core (`_process`);
+- an executor object, such as `fl.DaskExecutor()` (`_dask`), used as it is.
+
+Both executors that ship with flytelite send the body with cloudpickle and
+report failures the same way (`_shipping`), running it with `_worker`.
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ._context import Executor
+from ._dask import DaskExecutor
+from ._errors import TaskDefinitionError
+from ._process import ProcessExecutor
 
-__all__ = ["resolve"]
+__all__ = ["DaskExecutor", "ProcessExecutor", "resolve", "shared_process_executor"]
+
+_shared: ProcessExecutor | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_process_executor() -> ProcessExecutor:
+    """The process pool behind `executor="process"`, created on first use (its workers
+    start on the first call, and stop at interpreter exit)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = ProcessExecutor()
+        return _shared
 
 
 def resolve(spec: Any) -> Executor | None:
@@ -14,6 +44,11 @@ def resolve(spec: Any) -> Executor | None:
     if spec is None or spec == "thread":
         return None
     if spec == "process":
-        raise NotImplementedError("the process executor is not available yet")
+        return shared_process_executor()
+    if isinstance(spec, str):
+        raise TaskDefinitionError(
+            f'executor={spec!r} is not an executor; use "thread", "process", '
+            f"or an executor object such as fl.DaskExecutor()."
+        )
     executor: Executor = spec
     return executor

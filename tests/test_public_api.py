@@ -33,8 +33,10 @@ def test_public_classes_belong_to_the_package() -> None:
 def test_errors_share_one_root() -> None:
     for name in flytelite.__all__:
         value = getattr(flytelite, name)
-        if isinstance(value, type) and issubclass(value, Exception) and not issubclass(
-            value, Warning
+        if (
+            isinstance(value, type)
+            and issubclass(value, Exception)
+            and not issubclass(value, Warning)
         ):
             assert issubclass(value, flytelite.FlyteliteError), name
 
