@@ -20,15 +20,20 @@ from ._dynamic import WorkflowSpec as WorkflowSpec
 from ._dynamic import WorkflowWarning as WorkflowWarning
 from ._environment import TaskEnvironment as TaskEnvironment
 from ._errors import CatalogNotStartedError as CatalogNotStartedError
+from ._errors import ExecutorError as ExecutorError
 from ._errors import FlyteliteError as FlyteliteError
 from ._errors import InputError as InputError
+from ._errors import MissingExtraError as MissingExtraError
 from ._errors import NonRetryableError as NonRetryableError
 from ._errors import PromiseUsageError as PromiseUsageError
+from ._errors import RemoteTaskError as RemoteTaskError
 from ._errors import RunContextError as RunContextError
+from ._errors import SerializationError as SerializationError
 from ._errors import TaskDefinitionError as TaskDefinitionError
 from ._errors import TaskFailedError as TaskFailedError
 from ._errors import TaskTimeoutError as TaskTimeoutError
 from ._errors import UnhashableInputError as UnhashableInputError
+from ._errors import WorkerLostError as WorkerLostError
 from ._executors import DaskExecutor as DaskExecutor
 from ._hashing import HashMethod as HashMethod
 from ._map import map as map
@@ -51,16 +56,20 @@ __all__ = [
     "CatalogWarning",
     "DaskExecutor",
     "DynamicTask",
+    "ExecutorError",
     "FlyteliteError",
     "HashMethod",
     "InputError",
+    "MissingExtraError",
     "NonRetryableError",
     "Promise",
     "PromiseUsageError",
+    "RemoteTaskError",
     "Report",
     "ReportRow",
     "Run",
     "RunContextError",
+    "SerializationError",
     "SyncTask",
     "Task",
     "TaskDefinitionError",
@@ -68,6 +77,7 @@ __all__ = [
     "TaskFailedError",
     "TaskTimeoutError",
     "UnhashableInputError",
+    "WorkerLostError",
     "WorkflowSpec",
     "WorkflowWarning",
     "__version__",

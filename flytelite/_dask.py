@@ -17,14 +17,15 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from ._errors import RunContextError, TaskDefinitionError, TaskTimeoutError
-from ._shipping import (
+from ._errors import (
     ExecutorError,
     MissingExtraError,
+    RunContextError,
+    TaskDefinitionError,
+    TaskTimeoutError,
     WorkerLostError,
-    decode_reply,
-    dumps_call,
 )
+from ._shipping import decode_reply, dumps_call
 
 __all__ = ["DaskExecutor"]
 

@@ -12,6 +12,10 @@ already catch::
     ├── NonRetryableError                   raised by a task body: fail without retrying
     ├── TaskFailedError                     `fl.run` reports the failure of a task
     ├── TaskTimeoutError (TimeoutError)     a call ran past its `timeout`
+    ├── ExecutorError (RuntimeError)        an executor could not run a body
+    │   ├── WorkerLostError                 the worker running a body died
+    │   └── RemoteTaskError                 a body's exception could not be sent back
+    ├── MissingExtraError (ImportError)     an optional dependency is not installed
     ├── RunContextError (RuntimeError)      an API was used where it cannot work
     └── CatalogNotStartedError (RuntimeError)
                                             the async catalog client was used before start
@@ -25,6 +29,11 @@ from __future__ import annotations
 
 __all__ = [
     "CatalogNotStartedError",
+    "ExecutorError",
+    "MissingExtraError",
+    "RemoteTaskError",
+    "SerializationError",
+    "WorkerLostError",
     "FlyteliteError",
     "InputError",
     "NonRetryableError",
@@ -129,3 +138,48 @@ class RunContextError(FlyteliteError, RuntimeError):
 
 class CatalogNotStartedError(FlyteliteError, RuntimeError):
     """Raised when the async catalog client is used before it was started."""
+
+
+class ExecutorError(FlyteliteError, RuntimeError):
+    """Raised when an executor could not run a task body (e.g. its cluster is unreachable)."""
+
+    def __init__(self, message: str, *, task: str | None = None) -> None:
+        super().__init__(message)
+        self.task = task
+
+
+class WorkerLostError(ExecutorError):
+    """Raised when the worker running a task body died (killed, out of memory) before it
+    returned. The call's `retries` run it again."""
+
+
+class RemoteTaskError(ExecutorError):
+    """Raised in place of a task body's exception that could not be sent back from its worker.
+
+    `.type_name` is the original exception's type and `.remote_traceback` its
+    traceback in the worker.
+    """
+
+    def __init__(self, message: str, *, task: str, type_name: str, remote_traceback: str) -> None:
+        super().__init__(message, task=task)
+        self.type_name = type_name
+        self.remote_traceback = remote_traceback
+
+
+class SerializationError(NonRetryableError, TypeError):
+    """Raised when a task's function, inputs or output cannot be pickled to or from a worker.
+
+    Retrying cannot help, so the call fails at once.
+    """
+
+    def __init__(self, message: str, *, task: str) -> None:
+        super().__init__(message)
+        self.task = task
+
+
+class MissingExtraError(FlyteliteError, ImportError):
+    """Raised when a feature needs an optional dependency that is not installed."""
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra

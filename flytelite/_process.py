@@ -30,8 +30,8 @@ from collections import deque
 from typing import Any
 
 from . import _worker
-from ._errors import TaskTimeoutError
-from ._shipping import ExecutorError, WorkerLostError, decode_reply, dumps_call
+from ._errors import ExecutorError, TaskTimeoutError, WorkerLostError
+from ._shipping import decode_reply, dumps_call
 from ._worker import Reply
 
 __all__ = ["ProcessExecutor"]

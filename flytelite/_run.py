@@ -35,7 +35,7 @@ class Run:
         cache_url: The cache the run used.
     """
 
-    outputs: Any
+    outputs: Any = field(repr=False)  # may be large: a repr must stay cheap
     report: Report = field(repr=False)
     run_id: str
     cache_url: str

@@ -3,16 +3,9 @@
 A call leaves as cloudpickle bytes of `(func, args, kwargs)` (`dumps_call`)
 and comes back as a reply from `flytelite._worker.run_call` (`decode_reply`):
 the output, or the body's own exception, re-raised here with the worker's
-traceback as its `__cause__`. The exceptions below say what broke at the
-boundary, naming the task::
-
-    FlyteliteError
-    ├── ExecutorError (RuntimeError)        an executor could not run a body
-    │   ├── WorkerLostError                 the worker running a body died
-    │   └── RemoteTaskError                 a body's exception could not be sent back
-    ├── NonRetryableError
-    │   └── SerializationError (TypeError)  a function, inputs or output cannot be pickled
-    └── MissingExtraError (ImportError)     an optional dependency is not installed
+traceback as its `__cause__`. What breaks at the boundary is reported with the
+executor errors of `_errors` (`ExecutorError`, `WorkerLostError`,
+`RemoteTaskError`, `SerializationError`), naming the task.
 """
 
 from __future__ import annotations
@@ -20,63 +13,13 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from ._errors import FlyteliteError, NonRetryableError
+from ._errors import (
+    RemoteTaskError,
+    SerializationError,
+)
 from ._worker import Reply
 
-__all__ = [
-    "ExecutorError",
-    "MissingExtraError",
-    "RemoteTaskError",
-    "SerializationError",
-    "WorkerLostError",
-    "decode_reply",
-    "dumps_call",
-]
-
-
-class ExecutorError(FlyteliteError, RuntimeError):
-    """Raised when an executor could not run a task body (e.g. its cluster is unreachable)."""
-
-    def __init__(self, message: str, *, task: str | None = None) -> None:
-        super().__init__(message)
-        self.task = task
-
-
-class WorkerLostError(ExecutorError):
-    """Raised when the worker running a task body died (killed, out of memory) before it
-    returned. The call's `retries` run it again."""
-
-
-class RemoteTaskError(ExecutorError):
-    """Raised in place of a task body's exception that could not be sent back from its worker.
-
-    `.type_name` is the original exception's type and `.remote_traceback` its
-    traceback in the worker.
-    """
-
-    def __init__(self, message: str, *, task: str, type_name: str, remote_traceback: str) -> None:
-        super().__init__(message, task=task)
-        self.type_name = type_name
-        self.remote_traceback = remote_traceback
-
-
-class SerializationError(NonRetryableError, TypeError):
-    """Raised when a task's function, inputs or output cannot be pickled to or from a worker.
-
-    Retrying cannot help, so the call fails at once.
-    """
-
-    def __init__(self, message: str, *, task: str) -> None:
-        super().__init__(message)
-        self.task = task
-
-
-class MissingExtraError(FlyteliteError, ImportError):
-    """Raised when a feature needs an optional dependency that is not installed."""
-
-    def __init__(self, message: str, *, extra: str) -> None:
-        super().__init__(message)
-        self.extra = extra
+__all__ = ["decode_reply", "dumps_call"]
 
 
 class _RemoteTraceback(Exception):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ._cache import CacheStatus
+from ._errors import MissingExtraError
 from ._run import Run, run
 from .catalog import FsspecCatalog
 
@@ -109,7 +110,9 @@ class LocalS3:
         try:
             from moto.server import ThreadedMotoServer
         except ImportError as exc:
-            raise ImportError("LocalS3 needs moto's server: pip install 'flytelite[test]'") from exc
+            raise MissingExtraError(
+                "LocalS3 needs moto's server: pip install 'flytelite[test]'", extra="test"
+            ) from exc
 
         class _Serialized(ThreadedMotoServer):
             def _server_entry(self) -> None:

@@ -22,13 +22,8 @@ from typing import Any
 import pytest
 
 import flytelite as fl
+from flytelite import ExecutorError, MissingExtraError, SerializationError, WorkerLostError
 from flytelite._process import ProcessExecutor
-from flytelite._shipping import (
-    ExecutorError,
-    MissingExtraError,
-    SerializationError,
-    WorkerLostError,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 HIT = fl.CacheStatus.HIT
