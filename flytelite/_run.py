@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ._context import current_runner
 from ._environment import check_executor
 from ._errors import InputError, RunContextError, TaskFailedError
+from ._gc import during_run
 from ._report import Report
 from ._task import Task
 from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
@@ -155,7 +156,8 @@ class _RunFunction:
         token = current_runner.set(engine)
         ticker = _start(view)
         try:
-            outputs = await engine.run(task, args, kwargs)
+            with during_run():
+                outputs = await engine.run(task, args, kwargs)
         except InputError as exc:
             root = engine.report[0] if engine.report else None
             if root is not None and root.exception is exc and root.attempts == 0:

@@ -586,3 +586,27 @@ def test_warnings_as_errors_never_fail_a_run_on_catalog_trouble(tmp_path: Path) 
         warnings.simplefilter("error")
         run = fl.run(work, cache_url=str(blocker / "cache"), progress=False)
     assert run.outputs == 7 and run.report[0].cache is fl.CacheStatus.PUT_FAILURE
+
+
+def test_runs_leave_garbage_collection_as_they_found_it() -> None:
+    import gc
+
+    env = fl.TaskEnvironment("gc_state")
+    seen: list[tuple[int, int]] = []
+
+    @env.task
+    def probe() -> None:
+        seen.append((gc.get_threshold()[0], gc.get_freeze_count()))
+        time.sleep(0.2)
+
+    before = gc.get_threshold()
+    threads = [
+        threading.Thread(target=fl.run, args=(probe,), kwargs={"progress": False}) for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+    assert all(threshold >= 20_000 for threshold, _ in seen)  # collections deferred in a run
