@@ -12,6 +12,8 @@ Layers, each importing only those above it:
     _run, _map               `fl.run` and `fl.map`, the public entry points
 """
 
+import typing as _typing
+
 from ._cache import Cache as Cache
 from ._cache import CacheStatus as CacheStatus
 from ._dynamic import DynamicTask as DynamicTask
@@ -20,6 +22,7 @@ from ._dynamic import WorkflowSpec as WorkflowSpec
 from ._dynamic import WorkflowWarning as WorkflowWarning
 from ._environment import TaskEnvironment as TaskEnvironment
 from ._errors import CatalogNotStartedError as CatalogNotStartedError
+from ._errors import CatalogWarning as CatalogWarning
 from ._errors import ExecutorError as ExecutorError
 from ._errors import FlyteliteError as FlyteliteError
 from ._errors import InputError as InputError
@@ -34,10 +37,8 @@ from ._errors import TaskFailedError as TaskFailedError
 from ._errors import TaskTimeoutError as TaskTimeoutError
 from ._errors import UnhashableInputError as UnhashableInputError
 from ._errors import WorkerLostError as WorkerLostError
-from ._executors import DaskExecutor as DaskExecutor
 from ._hashing import HashMethod as HashMethod
 from ._map import map as map
-from ._memo import CatalogWarning as CatalogWarning
 from ._report import Report as Report
 from ._report import ReportRow as ReportRow
 from ._run import Run as Run
@@ -45,6 +46,9 @@ from ._run import run as run
 from ._task import AsyncTask as AsyncTask
 from ._task import SyncTask as SyncTask
 from ._task import Task as Task
+
+if _typing.TYPE_CHECKING:
+    from ._dask import DaskExecutor as DaskExecutor
 
 __version__ = "0.1.0"
 
@@ -85,7 +89,21 @@ __all__ = [
     "run",
 ]
 
+
+def __getattr__(name: str) -> _typing.Any:
+    # The executors load on first use, not with `import flytelite`.
+    if name == "DaskExecutor":
+        from ._dask import DaskExecutor
+
+        DaskExecutor.__module__ = __name__
+        globals()[name] = DaskExecutor
+        return DaskExecutor
+    raise AttributeError(f"module 'flytelite' has no attribute {name!r}")
+
+
 for _name in __all__:
+    if _name == "DaskExecutor":
+        continue
     _obj = globals()[_name]
     if isinstance(_obj, type):
         _obj.__module__ = __name__

@@ -15,19 +15,20 @@ is what is stored and what runs; `Node` objects are built when `.nodes` is read.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
-
-from typing_extensions import ParamSpec
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 from ._cache import Cache, CacheStatus
 from ._context import CallContext, current_runner
 from ._errors import PromiseUsageError, TaskDefinitionError
 from ._task import SyncTask, Task, get_task
-from .catalog import Key
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from .catalog import Key
 
 __all__ = ["DynamicTask", "Promise", "WorkflowSpec", "WorkflowWarning"]
 
@@ -575,6 +576,8 @@ class DynamicTask(SyncTask[P, R]):
     def spec_key(self, inputs: dict[str, Any]) -> Key:
         assert self.cache is not None
         keyed = {k: v for k, v in inputs.items() if k not in self.cache.ignored_inputs}
+        from .catalog import Key  # the catalog loads with the first run
+
         return Key(
             f"{self.name}#spec",
             self.cache_version,
@@ -635,6 +638,8 @@ async def _run_spec(ctx: CallContext, spec: WorkflowSpec) -> Any:
     running finish (their outputs are written), no new node starts, and the failure is raised.
 
     Runs from the spec's compact form: node `i` is `spec._calls[i]`."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     tasks = [get_task(name) for name, _ in spec._tasks]
     ids = spec._node_ids()

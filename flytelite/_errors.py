@@ -20,6 +20,8 @@ already catch::
     └── CatalogNotStartedError (RuntimeError)
                                             the async catalog client was used before start
 
+Warnings: `CatalogWarning` (UserWarning), the store could not be read or written.
+
 A task body's own exceptions are never wrapped inside a run: a parent that
 awaits a failed child sees the child's exception, exactly as with plain asyncio.
 Only `fl.run` wraps, so that its caller learns which task failed.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 __all__ = [
     "CatalogNotStartedError",
+    "CatalogWarning",
     "ExecutorError",
     "MissingExtraError",
     "RemoteTaskError",
@@ -183,3 +186,7 @@ class MissingExtraError(FlyteliteError, ImportError):
     def __init__(self, message: str, *, extra: str) -> None:
         super().__init__(message)
         self.extra = extra
+
+
+class CatalogWarning(UserWarning):
+    """The cache store could not be read or written; the run went on without it."""

@@ -1,14 +1,19 @@
-"""`fl.map`: call a task over iterables, with bounded concurrency, results in input order."""
+"""`fl.map`: call a task over iterables, with bounded concurrency, results in input order.
+
+(asyncio is imported where it is used, so that `import flytelite` does not pay for it.)
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._context import Runner, current_runner
 from ._errors import RunContextError
 from ._task import Task
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["map"]
 
@@ -77,6 +82,8 @@ class _Map:
 
 def _plain(task: Task[..., Any], iterables: Any, return_exceptions: bool) -> Iterator[Any]:
     """Outside a run: the plain function, one item after another."""
+    import asyncio
+
     for args in zip(*iterables):
         try:
             if task.is_async:
@@ -106,6 +113,8 @@ async def _map_aio(
     concurrency: int | None,
     return_exceptions: bool,
 ) -> AsyncIterator[Any]:
+    import asyncio
+
     items = enumerate(zip(*iterables))
     done: dict[int, tuple[bool, Any]] = {}
     wakeup = asyncio.Event()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._cache import CacheStatus
+from ._errors import CatalogWarning
 from .catalog import (
     AsyncCatalogClient,
     DownloadRequest,
@@ -27,10 +28,6 @@ from .catalog import (
 __all__ = ["CatalogWarning", "Lease", "RunCatalog", "Written", "settle"]
 
 _FIRST_POLL_S = 0.02
-
-
-class CatalogWarning(UserWarning):
-    """The cache store could not be read or written; the run went on without it."""
 
 
 async def settle(aw: asyncio.Future[Any]) -> tuple[Any, bool]:

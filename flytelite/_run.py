@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -14,11 +13,13 @@ from ._errors import InputError, RunContextError, TaskFailedError
 from ._gc import during_run
 from ._report import Report
 from ._task import Task
-from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ._engine import Engine
     from ._progress import Progress
+    from .catalog import CatalogConfig
 
 __all__ = ["Run", "run"]
 
@@ -99,6 +100,8 @@ class _RunFunction:
             TaskFailedError: a task failed; it names the task and chains its exception.
             RunContextError: called inside a run, or `fl.run` inside a running event loop.
         """
+        import asyncio  # here, not with `import flytelite`
+
         self._check_not_nested()
         try:
             asyncio.get_running_loop()
@@ -135,14 +138,15 @@ class _RunFunction:
         **kwargs: Any,
     ) -> Run:
         """The awaitable form of `fl.run`."""
-        self._check_not_nested()
-        _check_root(task, args, kwargs)
-        url = cache_url or default_cache_url()
         # The engine and its helpers load on the first run, not with `import flytelite`.
         from ._engine import Engine
         from ._executors import resolve as resolve_executor
         from ._progress import make_progress
+        from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
 
+        self._check_not_nested()
+        _check_root(task, args, kwargs)
+        url = cache_url or default_cache_url()
         view = make_progress(progress)
         engine = Engine(
             FsspecCatalog(url, storage_options),
@@ -180,6 +184,8 @@ class _RunFunction:
 
 
 def _start(view: Progress | None) -> asyncio.Task[None] | None:
+    import asyncio
+
     if view is None:
         return None
     view.start()
@@ -187,6 +193,8 @@ def _start(view: Progress | None) -> asyncio.Task[None] | None:
 
 
 async def _tick(view: Progress) -> None:
+    import asyncio
+
     while True:
         await asyncio.sleep(1.0)
         view.tick()
