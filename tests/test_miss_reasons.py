@@ -246,3 +246,13 @@ def test_reasons_across_real_processes(
     ]
     assert main(["cache", "why", "nope"]) == 2
     assert "no recorded entries of task 'nope'" in capsys.readouterr().err
+
+
+def test_the_index_can_be_turned_off(cache_dir: Path) -> None:
+    from flytelite.catalog import CatalogConfig
+
+    config = CatalogConfig(miss_index=False)
+    run = fl.run(define("1"), 1, catalog_config=config)
+    assert reasons(run, "work") == ["no entry"]
+    assert not (cache_dir / "index").exists()
+    assert fl.run(define("1"), 1, catalog_config=config).report[0].cache is fl.CacheStatus.HIT

@@ -51,12 +51,16 @@ class CatalogConfig:
             than a hand-off to a worker thread and back. `0` sends everything
             through the queues. Other stores, and `FsspecCatalog` subclasses,
             always use the queues.
+        miss_index: Keep the per-task index of written keys that explains misses
+            (`ReportRow.miss_reason`, `flytelite cache why`). Off: misses say
+            less, and nothing is written beside the entries.
     """
 
     reader: QueueConfig = field(default_factory=QueueConfig)
     writer: QueueConfig = field(default_factory=QueueConfig)
     reservation_heartbeat_s: float = 5.0
     inline_io_below: int = 256 * 1024
+    miss_index: bool = True
 
     def __post_init__(self) -> None:
         hb = self.reservation_heartbeat_s
@@ -278,7 +282,7 @@ class AsyncCatalogClient:
 
     def _compare_with_index(self, key: Key) -> str | None:
         read = getattr(self.client, "index_records", None)
-        if read is None:
+        if read is None or not self.config.miss_index:
             return None
         with self._lock:
             known = self._known.get(key.identifier)
@@ -295,7 +299,7 @@ class AsyncCatalogClient:
 
     def _remember(self, key: Key, producer: str) -> None:
         """Queue the written key's components for the index (called on worker threads)."""
-        if getattr(self.client, "add_index_records", None) is None:
+        if getattr(self.client, "add_index_records", None) is None or not self.config.miss_index:
             return
         record = record_for(key, producer)
         with self._lock:
