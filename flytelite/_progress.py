@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -44,6 +45,7 @@ class Progress:
         self.stream = stream
         self.tasks: dict[str, _Tally] = {}
         self.total = _Tally()
+        self.reasons: Counter[str] = Counter()
         self.started = time.monotonic()
 
     def _tallies(self, row: ReportRow) -> tuple[_Tally, _Tally]:
@@ -65,6 +67,8 @@ class Progress:
     def call_finished(self, row: ReportRow) -> None:
         hit = row.cache is CacheStatus.HIT
         failed = row.status == "failed"
+        if row.miss_reason is not None and row.attempts > 0:
+            self.reasons[row.miss_reason] += 1
         for t in self._tallies(row):
             t.running -= 1
             t.done += 1
@@ -167,7 +171,11 @@ class RichProgress(Progress):
         bar = ProgressBar(total=max(t.calls, 1), completed=t.done, width=40)
         elapsed = time.monotonic() - self.started
         summary = f" {t.done}/{t.calls} calls  {t.cached} cached  {t.failed} failed  {elapsed:.1f}s"
-        return Group(table, _grid(bar, summary))
+        parts: list[Any] = [table, _grid(bar, summary)]
+        if self.reasons:
+            top = ", ".join(f"{reason} ({n})" for reason, n in self.reasons.most_common(3))
+            parts.append(f" misses by reason: {top}")
+        return Group(*parts)
 
     def start(self) -> None:
         self._live.start()

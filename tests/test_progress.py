@@ -73,6 +73,7 @@ def test_a_terminal_gets_a_live_rich_view_on_stderr(tmp_path: Path) -> None:
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
     assert "progress_demo.step" in plain and "cached" in plain
     assert "31/31 calls" in plain
+    assert "misses by reason: no entry for this task yet (30)" in plain
 
 
 def test_pipes_get_plain_lines_without_escape_codes(

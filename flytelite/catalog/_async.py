@@ -9,6 +9,7 @@ requests in flight share one store call.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import itertools
 import threading
@@ -20,6 +21,7 @@ from .._cache import CacheStatus
 from .._errors import CatalogNotStartedError
 from ._catalog import CatalogClient, FsspecCatalog
 from ._entry import Entry, EntryProblem, dump_outputs
+from ._index import KEEP as INDEX_KEEP
 from ._index import IndexRecord, explain, record_for
 from ._key import Key
 from ._messages import (
@@ -115,7 +117,9 @@ class AsyncCatalogClient:
         # batches, and each task's index is read at most once per run.
         self._lock = threading.Lock()
         self._pending: list[IndexRecord] = []
-        self._known: dict[str, list[IndexRecord]] = {}
+        # Per task, the newest records only (as many as the index keeps), so that
+        # explaining a miss costs the same in a run's first call and its 100,000th.
+        self._known: dict[str, collections.deque[IndexRecord]] = {}
         self._flushes: list[asyncio.Future[Any]] = []
         self._flush_timer: asyncio.TimerHandle | None = None
 
@@ -288,11 +292,13 @@ class AsyncCatalogClient:
             known = self._known.get(key.identifier)
         if known is None:
             try:
-                known = list(read(key.identifier))
+                loaded = read(key.identifier)
             except Exception:
-                known = []
+                loaded = []
             with self._lock:
-                known = self._known.setdefault(key.identifier, known)
+                known = self._known.setdefault(
+                    key.identifier, collections.deque(loaded, maxlen=INDEX_KEEP)
+                )
         with self._lock:
             records = list(known)
         return explain(record_for(key, ""), records)

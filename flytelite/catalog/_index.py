@@ -60,7 +60,9 @@ def record_for(key: Key, producer: str) -> IndexRecord:
         version=key.cache_version,
         auto=key.auto_version,
         signature=key.signature,
-        inputs={name: digest.hex()[:_HASH_CHARS] for name, digest in key.input_hashes.items()},
+        inputs={
+            name: digest[: _HASH_CHARS // 2].hex() for name, digest in key.input_hashes.items()
+        },
         created_at=time.time(),
         producer=producer,
     )
@@ -113,12 +115,18 @@ def nearest(current: IndexRecord, records: list[IndexRecord]) -> IndexRecord | N
     if not records:
         return None
     same = [r for r in records if r.version == current.version]
-    alike = [r for r in same if r.signature == current.signature]
-    if alike:
-        return min(
-            reversed(alike),
-            key=lambda r: sum(current.inputs[n] != r.inputs.get(n) for n in current.inputs),
-        )
+    best: IndexRecord | None = None
+    fewest = len(current.inputs) + 1
+    for r in reversed(same):
+        if r.signature != current.signature:
+            continue
+        differ = sum(current.inputs[n] != r.inputs.get(n) for n in current.inputs)
+        if differ < fewest:
+            best, fewest = r, differ
+            if differ <= 1:  # another key differs in one input at least: none is closer
+                break
+    if best is not None:
+        return best
     return (same or records)[-1]
 
 
