@@ -20,7 +20,7 @@ from ._context import CallContext, current_runner
 from ._errors import InputError, TaskDefinitionError
 from ._hashing import HashMethod, function_fingerprint
 
-__all__ = ["AsyncTask", "SyncTask", "Task", "get_task", "register", "registered_tasks"]
+__all__ = ["AsyncTask", "SyncTask", "Task", "get_task", "register"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,11 +33,6 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 def get_task(name: str) -> Task[..., Any] | None:
     """The task defined last under the identity `name` (`"env.function"`)."""
     return _REGISTRY.get(name)
-
-
-def registered_tasks() -> dict[str, Task[..., Any]]:
-    """Every task defined in this process, by identity."""
-    return dict(_REGISTRY)
 
 
 class Task(Generic[P, R]):

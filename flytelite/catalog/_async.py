@@ -20,7 +20,7 @@ from typing import Any
 from .._cache import CacheStatus
 from .._errors import CatalogNotStartedError
 from ._catalog import CatalogClient, FsspecCatalog
-from ._entry import Entry, EntryProblem, dump_outputs
+from ._entry import Entry, EntryProblem, dump_outputs, load_outputs
 from ._index import KEEP as INDEX_KEEP
 from ._index import IndexRecord, explain, record_for
 from ._key import Key
@@ -260,7 +260,21 @@ class AsyncCatalogClient:
 
     def _download(self, request: DownloadRequest) -> DownloadResult:
         key = request.key
-        entry = self.client.get(key)  # errors: retried by the queue, then `_lookup_failure`
+        if type(self.client) is FsspecCatalog:
+            # One read tells both the entry and, on a miss, what was wrong with it.
+            found = self.client.inspect(key)  # errors: retried, then `_lookup_failure`
+            if not isinstance(found, Entry):
+                reason = f"entry unreadable: {found.reason}" if found else None
+                return DownloadResult(
+                    key, CacheStatus.MISS, reason=reason or self._compare_with_index(key)
+                )
+            try:
+                entry: Entry | None = load_outputs(found)
+            except EntryProblem as problem:
+                reason = f"entry unreadable: {problem.reason}"
+                return DownloadResult(key, CacheStatus.MISS, reason=reason)
+        else:  # a user's client: its own `get`, then `inspect` only to explain a miss
+            entry = self.client.get(key)
         if entry is None:
             return DownloadResult(key, CacheStatus.MISS, reason=self._explain(key))
         if request.max_age is not None and entry.age > request.max_age:

@@ -70,11 +70,6 @@ class Key:
             h.update(len(encoded).to_bytes(4, "little") + encoded + self.input_hashes[name])
         self.digest: str = h.hexdigest()
 
-    @property
-    def signature_hash(self) -> str:
-        """A short digest of the task's parameter list."""
-        return hash_value(self.signature).hex()[:16]
-
     def __repr__(self) -> str:
         return f"Key({self.identifier!r}, {self.cache_version!r}, {self.digest[:12]}…)"
 
