@@ -24,6 +24,7 @@ from ._environment import TaskEnvironment as TaskEnvironment
 from ._errors import CatalogNotStartedError as CatalogNotStartedError
 from ._errors import CatalogWarning as CatalogWarning
 from ._errors import ExecutorError as ExecutorError
+from ._errors import FingerprintWarning as FingerprintWarning
 from ._errors import FlyteliteError as FlyteliteError
 from ._errors import InputError as InputError
 from ._errors import MissingExtraError as MissingExtraError
@@ -61,6 +62,7 @@ __all__ = [
     "DaskExecutor",
     "DynamicTask",
     "ExecutorError",
+    "FingerprintWarning",
     "FlyteliteError",
     "HashMethod",
     "InputError",

@@ -51,6 +51,9 @@ class Cache:
         max_age: Entries older than this are misses, and are replaced.
         serialize: Concurrent identical calls execute once, across threads,
             processes and machines sharing the cache.
+        dependencies: Installed distributions (`"pandas"`) whose versions are part
+            of the task's version: upgrading one invalidates its entries. Code of
+            installed distributions is otherwise outside the derived version.
     """
 
     behavior: CacheBehavior = "auto"
@@ -58,6 +61,7 @@ class Cache:
     ignored_inputs: tuple[str, ...] = ()
     max_age: timedelta | None = None
     serialize: bool = False
+    dependencies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.behavior not in _BEHAVIORS:
@@ -78,6 +82,17 @@ class Cache:
                 f'e.g. ignored_inputs=("verbose",).'
             )
         object.__setattr__(self, "ignored_inputs", tuple(ignored))
+        dependencies: Any = self.dependencies
+        if isinstance(dependencies, str):
+            dependencies = (dependencies,)
+        if not isinstance(dependencies, Iterable) or not all(
+            isinstance(d, str) and d.strip() for d in dependencies
+        ):
+            raise TaskDefinitionError(
+                f"Cache(dependencies={self.dependencies!r}) must be distribution names, "
+                f'e.g. dependencies=("pandas", "numpy").'
+            )
+        object.__setattr__(self, "dependencies", tuple(dependencies))
         if self.max_age is not None and not isinstance(self.max_age, timedelta):
             raise TaskDefinitionError(
                 f"Cache(max_age={self.max_age!r}) must be a datetime.timedelta, "

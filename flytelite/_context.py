@@ -85,3 +85,7 @@ class CallContext(Protocol):
 
 
 current_runner: ContextVar[Runner | None] = ContextVar("flytelite_runner", default=None)
+
+runs_started = [0]
+"""How many runs this process has started: a task's code fingerprint is revalidated
+once per run (see `Task.fingerprint`)."""

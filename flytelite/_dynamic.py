@@ -7,8 +7,12 @@ catalog under its own key (task identity + `#spec`, cache version, inputs), so
 a re-run loads it instead of compiling, and a run that crashed half-way
 resumes: every node uses its own task's cache, so only unfinished nodes run.
 
-Specs reference tasks by identity and cache version, never by pickled
-function; a spec whose tasks moved on is recompiled with a warning. A spec
+Specs reference tasks by identity, cache version and signature, never by
+pickled function. A spec compiled in this process runs the very task objects
+its body called; a loaded spec runs, for each node, the live task with that
+identity, version and signature, and is recompiled with a warning when there is
+none (the task's code, version or parameters moved on). Node inputs bind by
+parameter name. A spec
 keeps its nodes in a compact form of plain tuples (see `WorkflowSpec`), which
 is what is stored and what runs; `Node` objects are built when `.nodes` is read.
 """
@@ -23,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 from ._cache import Cache, CacheStatus
 from ._context import CallContext, current_runner
 from ._errors import PromiseUsageError, TaskDefinitionError
-from ._task import SyncTask, Task, get_task
+from ._task import SyncTask, Task, tasks_named
 
 if TYPE_CHECKING:
     import asyncio
@@ -101,12 +105,14 @@ def _show(binding: Binding) -> str:
 
 @dataclass(frozen=True)
 class Node:
-    """One task call of a workflow: its task (by identity and cache version) and inputs."""
+    """One task call of a workflow: its task (by identity, cache version and the
+    signature it was compiled against) and inputs, bound by parameter name."""
 
     id: str
     task: str
     cache_version: str
     inputs: dict[str, Binding]
+    signature: tuple[str, ...] = ()
 
     @property
     def upstream(self) -> list[str]:
@@ -119,7 +125,7 @@ class Node:
 # same way (a loop body), so a spec keeps each call as its *shape* and its *values*, like a
 # query and its parameters:
 #
-#   tasks   ((task identity, cache version), ...)      each distinct pair once
+#   tasks   ((task identity, cache version, signature), ...)  each distinct task once
 #   shapes  ((task index, input names, patterns), ...)  each distinct way of calling once
 #   calls   ((shape index, *values), ...)               one per node, in call order
 #   ids     (node id, ...) in call order, or None for n0, n1, ... (as compiled)
@@ -132,27 +138,40 @@ Pattern = Any  # "lit" | "ref" | ("seq", kind, (Pattern, ...)) | ("map", kind, (
 Call = tuple[Any, ...]  # (shape index, *values)
 Shape = tuple[int, tuple[str, ...], tuple[Pattern, ...]]
 
-_FORMAT = 1
+_FORMAT = 2
 """The version of the pickled form; a spec stored in another one does not load (a miss)."""
+
+
+TaskRef = tuple[str, str, tuple[str, ...]]  # identity, cache version, signature
 
 
 class _Builder:
     """Collects calls in the compact form, each distinct task and shape once."""
 
     def __init__(self) -> None:
-        self.tasks: dict[tuple[str, str], int] = {}
+        self.tasks: dict[Any, int] = {}  # a task object (or its reference) -> its index
+        self.refs: list[TaskRef] = []
+        self.objects: list[Task[..., Any] | None] = []
         self.shapes: dict[Shape, int] = {}
         self.calls: list[Call] = []
 
     def add(
         self,
-        task: str,
-        cache_version: str,
+        ref: TaskRef,
+        task: Task[..., Any] | None,
         names: tuple[str, ...],
         patterns: tuple[Pattern, ...],
         values: list[Any],
     ) -> None:
-        shape = (self.tasks.setdefault((task, cache_version), len(self.tasks)), names, patterns)
+        # Keyed by the object itself when there is one: two factory-made tasks that share
+        # an identity are two tasks, and each node runs the one its call named.
+        slot = ref if task is None else task
+        index = self.tasks.get(slot)
+        if index is None:
+            index = self.tasks[slot] = len(self.refs)
+            self.refs.append(ref)
+            self.objects.append(task)
+        shape = (index, names, patterns)
         self.calls.append((self.shapes.setdefault(shape, len(self.shapes)), *values))
 
 
@@ -200,6 +219,7 @@ class WorkflowSpec:
         "_calls",
         "_ids",
         "_nodes",
+        "_objects",
         "_output",
         "_shapes",
         "_tasks",
@@ -208,7 +228,8 @@ class WorkflowSpec:
     )
     task: str
     cache_version: str
-    _tasks: tuple[tuple[str, str], ...]
+    _tasks: tuple[TaskRef, ...]
+    _objects: tuple[Task[..., Any], ...] | None  # the tasks the body called, when compiled here
     _shapes: tuple[Shape, ...]
     _calls: tuple[Call, ...]
     _output: tuple[Any, ...]  # (pattern, *values)
@@ -231,7 +252,13 @@ class WorkflowSpec:
         for node in nodes:
             values: list[Any] = []
             patterns = tuple(_pattern(b, index, values) for b in node.inputs.values())
-            builder.add(node.task, node.cache_version, tuple(node.inputs), patterns, values)
+            builder.add(
+                (node.task, node.cache_version, node.signature),
+                None,
+                tuple(node.inputs),
+                patterns,
+                values,
+            )
         values = []
         pattern = _pattern(output, index, values)
         compiled = ids == tuple(f"n{i}" for i in range(len(ids)))
@@ -261,7 +288,9 @@ class WorkflowSpec:
     ) -> None:
         self.task = task
         self.cache_version = cache_version
-        self._tasks = tuple(builder.tasks)
+        self._tasks = tuple(builder.refs)
+        objects = tuple(builder.objects)
+        self._objects = None if None in objects else objects  # type: ignore[assignment]
         self._shapes = tuple(builder.shapes)
         self._calls = tuple(builder.calls)
         self._output = output
@@ -294,6 +323,7 @@ class WorkflowSpec:
             self._ids,
         ) = state
         self._nodes = None
+        self._objects = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, WorkflowSpec):
@@ -316,7 +346,8 @@ class WorkflowSpec:
                 task, names, patterns = self._shapes[shape]
                 holes = iter(values)
                 inputs = {name: _binding(p, holes, ids) for name, p in zip(names, patterns)}
-                nodes.append(Node(node_id, *self._tasks[task], inputs))
+                name, cache_version, signature = self._tasks[task]
+                nodes.append(Node(node_id, name, cache_version, inputs, signature))
             self._nodes = tuple(nodes)
         return self._nodes
 
@@ -479,9 +510,8 @@ class Compiler:
         names = tuple(inputs)
         values: list[Any] = []
         patterns = tuple(self._bind(value, values) for value in inputs.values())
-        version = task.cache_version if task.cache is not None else ""
         index = len(self.builder.calls)
-        self.builder.add(task.name, version, self._names.setdefault(names, names), patterns, values)
+        self.builder.add(_ref(task), task, self._names.setdefault(names, names), patterns, values)
         return Promise(self, index, f"n{index}", task.name)
 
     def _bind(self, value: Any, values: list[Any]) -> Pattern:
@@ -598,7 +628,7 @@ class DynamicTask(SyncTask[P, R]):
         found = await ctx.lookup(key)
         if found.hit:
             spec = found.outputs
-            problem = _stale(spec)
+            problem = _bind_tasks(spec)
             if problem is None:
                 ctx.row.spec_cache = CacheStatus.HIT
                 return spec  # type: ignore[no-any-return]
@@ -619,17 +649,36 @@ class DynamicTask(SyncTask[P, R]):
         return spec
 
 
-def _stale(spec: Any) -> str | None:
-    """Why a loaded spec cannot be executed as it is, or `None`."""
+def _ref(task: Task[..., Any]) -> TaskRef:
+    """How a spec names a task: identity, cache version ("" when uncached), signature."""
+    version = task.cache_version if task.cache is not None else ""
+    return task.name, version, task.signature_token
+
+
+def _bind_tasks(spec: Any) -> str | None:
+    """Give a loaded spec the live task of each of its task references; or say why one
+    cannot be used (`None` when it can)."""
     if not isinstance(spec, WorkflowSpec):
         return "is not a workflow spec"
-    for name, cache_version in spec._tasks:
-        task = get_task(name)
-        if task is None:
-            return f"calls task {name!r}, which is not defined in this process"
-        version = task.cache_version if task.cache is not None else ""
-        if version != cache_version:
-            return f"calls {name!r} at cache version {cache_version!r}, now {version!r}"
+    if spec._objects is not None:
+        return None
+    found = []
+    for ref in spec._tasks:
+        name, cache_version, signature = ref
+        defined = tasks_named(name)
+        match = next((t for t in defined if _ref(t) == ref), None)
+        if match is None:
+            if not defined:
+                return f"calls task {name!r}, which is not defined in this process"
+            now = _ref(defined[0])
+            if now[2] != signature:
+                return (
+                    f"calls {name!r} with the parameters ({', '.join(signature)}) it was "
+                    f"compiled against, now ({', '.join(now[2])})"
+                )
+            return f"calls {name!r} at cache version {cache_version!r}, now {now[1]!r}"
+        found.append(match)
+    spec._objects = tuple(found)
     return None
 
 
@@ -641,7 +690,12 @@ async def _run_spec(ctx: CallContext, spec: WorkflowSpec) -> Any:
     import asyncio
 
     loop = asyncio.get_running_loop()
-    tasks = [get_task(name) for name, _ in spec._tasks]
+    tasks = spec._objects
+    if tasks is None:
+        problem = _bind_tasks(spec)
+        if problem is not None or spec._objects is None:
+            raise ValueError(f"workflow spec {spec.task!r} cannot run: it {problem}")
+        tasks = spec._objects
     ids = spec._node_ids()
     done: list[asyncio.Future[Any]] = [loop.create_future() for _ in spec._calls]
     failures: list[tuple[str, str, BaseException]] = []  # node id, task, exception
@@ -668,7 +722,6 @@ async def _run_spec(ctx: CallContext, spec: WorkflowSpec) -> Any:
             if failures:
                 raise _Skipped
             task = tasks[task_index]
-            assert task is not None  # checked when the spec was loaded
             future.set_result(await ctx.call(task, inputs, node=ids[i]))
         except _Skipped:
             future.set_exception(_Skipped())

@@ -229,6 +229,7 @@ class Engine:
             signature=task.signature_token,
             hash_methods=task.hash_methods,
             auto_version=policy.version is None,
+            code_parts=task.fingerprint.parts,
         )
         row.key = key.digest
         while True:  # join an identical call already executing in this run

@@ -8,6 +8,7 @@ small factories imported on first use.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import typing
 from collections.abc import Callable, Coroutine
@@ -69,13 +70,7 @@ def _cache_policy(task: str, cache: bool | str | Cache, cache_version: str | Non
         )
     if not policy.enabled:
         return None
-    return Cache(
-        behavior=policy.behavior,
-        version=cache_version,
-        ignored_inputs=policy.ignored_inputs,
-        max_age=policy.max_age,
-        serialize=policy.serialize,
-    )
+    return dataclasses.replace(policy, version=cache_version)
 
 
 @dataclass(frozen=True)

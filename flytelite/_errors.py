@@ -20,7 +20,9 @@ already catch::
     └── CatalogNotStartedError (RuntimeError)
                                             the async catalog client was used before start
 
-Warnings: `CatalogWarning` (UserWarning), the store could not be read or written.
+Warnings: `CatalogWarning` (UserWarning), the store could not be read or written;
+`FingerprintWarning` (UserWarning), a task's derived version cannot follow all of
+what its code uses.
 
 A task body's own exceptions are never wrapped inside a run: a parent that
 awaits a failed child sees the child's exception, exactly as with plain asyncio.
@@ -33,6 +35,7 @@ __all__ = [
     "CatalogNotStartedError",
     "CatalogWarning",
     "ExecutorError",
+    "FingerprintWarning",
     "MissingExtraError",
     "RemoteTaskError",
     "SerializationError",
@@ -190,3 +193,8 @@ class MissingExtraError(FlyteliteError, ImportError):
 
 class CatalogWarning(UserWarning):
     """The cache store could not be read or written; the run went on without it."""
+
+
+class FingerprintWarning(UserWarning):
+    """A task's derived version cannot follow all of what its code uses (a closure value
+    that cannot be hashed, more code than the fingerprint follows)."""

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._context import current_runner
+from ._context import current_runner, runs_started
 from ._environment import check_executor
 from ._errors import InputError, RunContextError, TaskFailedError
 from ._gc import during_run
@@ -157,6 +157,7 @@ class _RunFunction:
             resolve_executor=resolve_executor,
             observer=view,
         )
+        runs_started[0] += 1  # code fingerprints are revalidated once per run
         token = current_runner.set(engine)
         ticker = _start(view)
         try:

@@ -11,21 +11,27 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
+import operator
 import typing
+import weakref
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from ._cache import Cache
-from ._context import CallContext, current_runner
+from ._context import CallContext, current_runner, runs_started
 from ._errors import InputError, TaskDefinitionError
-from ._hashing import HashMethod, function_fingerprint
+from ._hashing import HashMethod
 
-__all__ = ["AsyncTask", "SyncTask", "Task", "get_task", "register"]
+if TYPE_CHECKING:
+    from ._fingerprint import Fingerprint
+
+__all__ = ["AsyncTask", "SyncTask", "Task", "get_task", "register", "tasks_named"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _REGISTRY: dict[str, Task[..., Any]] = {}
+_DEFINED: dict[str, list[weakref.ref[Task[..., Any]]]] = {}
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -33,6 +39,16 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 def get_task(name: str) -> Task[..., Any] | None:
     """The task defined last under the identity `name` (`"env.function"`)."""
     return _REGISTRY.get(name)
+
+
+def tasks_named(name: str) -> list[Task[..., Any]]:
+    """Every live task defined under the identity `name`, the newest first (a task made
+    by a factory, or defined again in a notebook, shares its identity with others)."""
+    refs = _DEFINED.get(name, [])
+    alive = [t for t in (ref() for ref in reversed(refs)) if t is not None]
+    if len(alive) != len(refs):
+        _DEFINED[name] = [weakref.ref(t) for t in reversed(alive)]
+    return alive
 
 
 class Task(Generic[P, R]):
@@ -73,8 +89,10 @@ class Task(Generic[P, R]):
         params = list(self.signature.parameters.values())
         self._arity = len(params) if all(p.kind in _POSITIONAL for p in params) else -1
         self._names = tuple(p.name for p in params)
+        self._pick: Callable[[dict[str, Any]], Any] = operator.itemgetter(*self._names or ("",))
         self.signature_token = tuple(f"{p.kind.name}:{p.name}" for p in params)
-        self._version: str | None = None
+        self._fingerprint: Fingerprint | None = None
+        self._checked_in = -1  # the run epoch in which the fingerprint was last revalidated
         self._hash_methods: dict[str, HashMethod] | None = None
         if cache is not None:
             unknown = [n for n in cache.ignored_inputs if n not in self.signature.parameters]
@@ -105,11 +123,56 @@ class Task(Generic[P, R]):
 
     @property
     def cache_version(self) -> str:
-        """The explicit cache version, else one derived from the function's source."""
-        if self._version is None:
-            explicit = self.cache.version if self.cache is not None else None
-            self._version = explicit or function_fingerprint(self.func)
-        return self._version
+        """The version that keys the task's entries.
+
+        The explicit cache version when one is given (followed by the versions of
+        `Cache(dependencies=...)`), else the task's code fingerprint: it follows the
+        task's code and the code of your project that it reaches (see `fingerprint`).
+        """
+        cache = self.cache
+        explicit = cache.version if cache is not None else None
+        if explicit is None:
+            return self.fingerprint.version
+        if cache is None or not cache.dependencies:
+            return explicit
+        parts = self.fingerprint.parts
+        pinned = ",".join(f"{d}=={parts[f'dependency {d}']}" for d in sorted(cache.dependencies))
+        return f"{explicit}+{pinned}"
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        """The task's code fingerprint: its version and the parts it is made of.
+
+        Computed on first use; at the start of each later run, the globals and
+        closure cells it read are checked by identity, and it is computed again
+        if any was rebound (a notebook cell run again, say).
+        """
+        fp = self._fingerprint
+        now = runs_started[0]
+        if fp is not None and (self._checked_in == now or fp.still_valid()):
+            self._checked_in = now
+            return fp
+        from . import _fingerprint  # the first cached call loads it, not `import flytelite`
+
+        cache = self.cache
+        dependencies = cache.dependencies if cache is not None else ()
+        if cache is not None and cache.version is not None:
+            fp = _fingerprint.dependencies_only(dependencies)
+        else:
+            fp = _fingerprint.fingerprint(
+                self.func,
+                dependencies=dependencies,
+                hash_methods=self.hash_methods,
+                name=self.name,
+            )
+        self._fingerprint, self._checked_in = fp, now
+        return fp
+
+    def __flytelite_code__(self) -> tuple[str, str | None, Callable[..., Any]]:
+        """What a code fingerprint that reaches this task records: its identity, its
+        explicit version (if any) and its function."""
+        explicit = self.cache.version if self.cache is not None else None
+        return self.name, explicit and self.cache_version, self.func
 
     @property
     def hash_methods(self) -> Mapping[str, HashMethod]:
@@ -146,10 +209,17 @@ class Task(Generic[P, R]):
         raise NotImplementedError
 
     def call_args(self, inputs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """Positional and keyword arguments for the function from bound inputs."""
-        if self._arity >= 0:
-            return tuple(inputs.values()), {}
-        bound = inspect.BoundArguments(self.signature, inputs)
+        """Positional and keyword arguments for the function from inputs bound by name
+        (in any order: a dynamic workflow's node binds them as they were compiled)."""
+        arity = self._arity
+        if arity > 1:
+            return self._pick(inputs), {}
+        if arity == 1:
+            return (inputs[self._names[0]],), {}
+        if arity == 0:
+            return (), {}
+        ordered = {name: inputs[name] for name in self._names if name in inputs}
+        bound = inspect.BoundArguments(self.signature, ordered)
         return bound.args, bound.kwargs
 
 
@@ -242,3 +312,7 @@ class _Lenient(dict[str, Any]):
 def register(task: Task[..., Any]) -> None:
     """Make `task` the one defined under its identity (a re-definition replaces)."""
     _REGISTRY[task.name] = task
+    refs = _DEFINED.setdefault(task.name, [])
+    refs.append(weakref.ref(task))
+    if len(refs) > 64:  # factories in loops: drop the dead ones now and then
+        tasks_named(task.name)

@@ -1007,11 +1007,10 @@ def test_function_fingerprint_without_source_uses_the_code() -> None:
 
 def test_derived_cache_version_misses_after_an_edit_and_hits_after_a_rerun() -> None:
     env = fl.TaskEnvironment("hashing_source_version")
-    calls: list[str] = []
 
     @env.task(cache=True)
     def step(x: int) -> int:
-        calls.append("v1")
+        x = x * 1
         return x + 1
 
     first = fl.run(step, 1)
@@ -1019,7 +1018,7 @@ def test_derived_cache_version_misses_after_an_edit_and_hits_after_a_rerun() -> 
     # The same function defined again (a notebook cell run twice): same identity, hit.
     @env.task(cache=True)
     def step(x: int) -> int:
-        calls.append("v1")
+        x = x * 1
         return x + 1
 
     same = fl.run(step, 1)
@@ -1028,7 +1027,7 @@ def test_derived_cache_version_misses_after_an_edit_and_hits_after_a_rerun() -> 
     # fmt: off
     @env.task(cache=True)
     def step(x:int)->int:
-        calls.append( "v1" )  # the same code
+        x = x*1  # the same code
         return x+1
     # fmt: on
 
@@ -1037,7 +1036,7 @@ def test_derived_cache_version_misses_after_an_edit_and_hits_after_a_rerun() -> 
     # An edited body misses.
     @env.task(cache=True)
     def step(x: int) -> int:
-        calls.append("v2")
+        x = x * 1
         return x + 100
 
     edited = fl.run(step, 1)

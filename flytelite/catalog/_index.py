@@ -2,8 +2,9 @@
 
 Beside the entries, each task has one small object, `index/<task>.json`, with
 the components of its newest keys: version, signature, one hash per input,
-when and by which run. A miss is explained by comparing its key with the
-closest record: which input changed, or the version, or the signature. The
+the parts of the code fingerprint, when and by which run. A miss is explained by
+comparing its key with the closest record: which input changed, or which part of
+the code (`helper 'pkg.util.bump' changed`), or the version, or the signature. The
 index is written off the hot path (batched by the async client), kept bounded
 (the newest records per task), and purely advisory: a lost, damaged or racing
 index makes reasons vaguer ("no entry for this task yet"), never a failure.
@@ -20,7 +21,14 @@ from typing import Any
 from ._key import Key
 from ._store import Store, safe_name
 
-__all__ = ["IndexRecord", "MissIndex", "explain", "explain_against", "record_for"]
+__all__ = [
+    "IndexRecord",
+    "MissIndex",
+    "code_changes",
+    "explain",
+    "explain_against",
+    "record_for",
+]
 
 KEEP = 64
 _HASH_CHARS = 16
@@ -38,9 +46,12 @@ class IndexRecord:
     inputs: dict[str, str]
     created_at: float
     producer: str
+    code: dict[str, str] | None = None
+    """The code fingerprint's parts (part name → digest), when recorded."""
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> IndexRecord:
+    def from_json(cls, raw: dict[str, Any], codes: dict[str, Any] | None = None) -> IndexRecord:
+        code = (codes or {}).get(str(raw["version"]))
         return cls(
             task=str(raw["task"]),
             key=str(raw["key"]),
@@ -50,6 +61,7 @@ class IndexRecord:
             inputs={str(k): str(v) for k, v in raw["inputs"].items()},
             created_at=float(raw["created_at"]),
             producer=str(raw.get("producer", "")),
+            code={str(k): str(v) for k, v in code.items()} if isinstance(code, dict) else None,
         )
 
 
@@ -65,6 +77,7 @@ def record_for(key: Key, producer: str) -> IndexRecord:
         },
         created_at=time.time(),
         producer=producer,
+        code=dict(key.code_parts) if key.code_parts else None,
     )
 
 
@@ -79,11 +92,15 @@ def _quoted(names: Iterable[str]) -> str:
 def compare(current: IndexRecord, earlier: IndexRecord) -> str:
     """Why `current` is not `earlier`: version, signature, or inputs."""
     if current.version != earlier.version:
+        changed = code_changes(current.code, earlier.code)
         if current.auto and earlier.auto:
+            if changed:
+                return changed
             return (
-                f"the task's source changed (auto version {earlier.version!r} → "
-                f"{current.version!r})"
+                f"the task's code changed (auto version {earlier.version!r} → {current.version!r})"
             )
+        if changed and current.code and earlier.code:
+            return f"cache_version changed ({earlier.version!r} → {current.version!r}): {changed}"
         return f"cache_version changed ({earlier.version!r} → {current.version!r})"
     if current.signature != earlier.signature:
         now, before = _names(current.signature), _names(earlier.signature)
@@ -96,14 +113,65 @@ def compare(current: IndexRecord, earlier: IndexRecord) -> str:
             parts.append(f"removed {_quoted(removed)}")
         detail = "; ".join(parts) or "parameters reordered or changed kind"
         return f"the task's signature changed ({detail})"
-    changed = [n for n in current.inputs if current.inputs[n] != earlier.inputs.get(n)]
-    if not changed:
+    inputs = [n for n in current.inputs if current.inputs[n] != earlier.inputs.get(n)]
+    if not inputs:
         return (
             f"the entry written by run {earlier.producer} was removed since "
             f"(cache cleared or pruned)"
         )
-    noun = "input" if len(changed) == 1 else "inputs"
-    return f"{noun} {_quoted(changed)} changed"
+    noun = "input" if len(inputs) == 1 else "inputs"
+    return f"{noun} {_quoted(inputs)} changed"
+
+
+_PART_NOUNS = {
+    "helper": "helper",
+    "method": "method",
+    "class": "class",
+    "constant": "constant",
+    "closure": "closure value",
+    "task": "task",
+    "hash": "hash method of",
+    "dependency": "dependency",
+}
+_SHOWN = 3
+
+
+def _part(name: str) -> str:
+    """`helper 'pkg.util.bump'` for the part named `helper pkg.util.bump`."""
+    kind, _, what = name.partition(" ")
+    if kind == "code":
+        return "the task's own code"
+    if kind == "hash":  # "hash method x"
+        return f"the hash method of {what.partition(' ')[2]!r}"
+    return f"{_PART_NOUNS.get(kind, kind)} {what!r}"
+
+
+def code_changes(now: dict[str, str] | None, before: dict[str, str] | None) -> str:
+    """What differs between two code fingerprints, for people: `helper 'pkg.util.bump'
+    changed`, `constant 'FACTOR' changed; helper 'clean' added`. Empty when unknown."""
+    if not now or not before:
+        return ""
+    changed = [p for p in now if p in before and now[p] != before[p]]
+    added = [p for p in now if p not in before]
+    removed = [p for p in before if p not in now]
+    phrases: list[str] = []
+    for parts, verb in ((changed, "changed"), (added, "added"), (removed, "no longer used")):
+        if not parts:
+            continue
+        names = [_part(p) for p in sorted(parts, key=_code_first)[:_SHOWN]]
+        more = len(parts) - len(names)
+        text = ", ".join(names) + (f" and {more} more" if more else "")
+        if verb == "changed":
+            if len(parts) == 1 and parts[0].startswith("dependency "):
+                text += f" ({before[parts[0]]} → {now[parts[0]]})"
+            phrases.append(f"{text} changed")
+        else:
+            phrases.append(f"{text} {verb}")
+    return "; ".join(phrases)
+
+
+def _code_first(part: str) -> tuple[int, str]:
+    return (0 if part == "code" else 1, part)
 
 
 def nearest(current: IndexRecord, records: list[IndexRecord]) -> IndexRecord | None:
@@ -170,7 +238,8 @@ class MissIndex:
             if data is None:
                 return []
             raw = json.loads(data)
-            return [IndexRecord.from_json(r) for r in raw["records"]]
+            codes = raw.get("codes")
+            return [IndexRecord.from_json(r, codes) for r in raw["records"]]
         except (ValueError, KeyError, TypeError, AttributeError, OSError):
             return []
 
@@ -185,7 +254,14 @@ class MissIndex:
                 merged.pop(r.key, None)
                 merged[r.key] = r
             newest = sorted(merged.values(), key=lambda r: r.created_at)[-self.keep :]
+            # Records of one version share their code parts: stored once per version.
+            codes = {r.version: r.code for r in newest if r.code}
+            rows = []
+            for r in newest:
+                row = asdict(r)
+                del row["code"]
+                rows.append(row)
             body = json.dumps(
-                {"format": 1, "records": [asdict(r) for r in newest]}, separators=(",", ":")
+                {"format": 1, "records": rows, "codes": codes}, separators=(",", ":")
             ).encode()
             self.store.write(self.path(task), [body], exclusive=False)

@@ -36,13 +36,17 @@ class Key:
         signature: The task's parameter list (names and kinds): adding,
             removing or renaming a parameter changes every key of the task.
         hash_methods: Per-parameter `HashMethod` overrides.
-        auto_version: The version was derived from the task's source (this
+        auto_version: The version was derived from the task's code (this
             only changes how a miss is explained, never the key).
+        code_parts: The parts of the task's code fingerprint (part name → digest),
+            recorded so that a miss can name the part that changed; never in the key
+            (the version already covers them).
     """
 
     __slots__ = (
         "auto_version",
         "cache_version",
+        "code_parts",
         "digest",
         "identifier",
         "input_hashes",
@@ -58,9 +62,11 @@ class Key:
         signature: tuple[str, ...] = (),
         hash_methods: Mapping[str, HashMethod] | None = None,
         auto_version: bool = False,
+        code_parts: Mapping[str, str] | None = None,
     ) -> None:
         self.identifier = identifier
         self.auto_version = auto_version
+        self.code_parts = code_parts
         self.cache_version = cache_version
         self.signature = signature
         self.input_hashes = hash_inputs(identifier, inputs, hash_methods)

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ... import _cache as lite_cache
-from ..._hashing import function_fingerprint
+from ..._fingerprint import fingerprint
 
 __all__ = [
     "Cache",
@@ -65,7 +65,7 @@ class FunctionBodyPolicy:
     """The default policy: the version follows the function's source."""
 
     def get_version(self, salt: str, params: VersionParameters) -> str:
-        body = function_fingerprint(params.func) if params.func is not None else ""
+        body = fingerprint(params.func).version if params.func is not None else ""
         return hashlib.sha256(f"{salt}{body}".encode()).hexdigest()
 
 

@@ -41,7 +41,6 @@ from ..._errors import (
     TaskDefinitionError,
 )
 from ..._errors import TaskTimeoutError as LiteTimeoutError
-from ..._hashing import function_fingerprint
 from ..._task import AsyncTask, SyncTask, Task, register
 from . import errors
 from ._cache import CacheRequest, to_lite_cache
@@ -208,10 +207,8 @@ class TaskTemplate(Task[P, R]):
     @property
     def cache_version(self) -> str:
         """The cache version: the task's own policy decides, whatever the run asks for."""
-        if self._version is None:
-            explicit = self._lite_cache.version if self._lite_cache is not None else None
-            self._version = explicit or function_fingerprint(self.func)
-        return self._version
+        explicit = self._lite_cache.version if self._lite_cache is not None else None
+        return explicit or self.fingerprint.version
 
     # -- Flyte 2's attributes ----------------------------------------------------------
 
