@@ -514,3 +514,113 @@ def test_the_spec_cache_is_shared_across_processes(tmp_path: Path) -> None:
     code, out = run_workflow(tmp_path, 3)
     assert code == 0 and out["spec"] == "HIT" and out["executed"] == 5
     assert "compile" not in marks(tmp_path)
+
+
+# -- specs stay consistent with the code they call ------------------------------------------
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_factory_made_tasks_that_share_an_identity_each_run_their_own_function(
+    cached: bool,
+) -> None:
+    factory_env = fl.TaskEnvironment("dyn_factory")
+
+    def make(k: int) -> Any:
+        @factory_env.task(cache=cached)
+        def scale(x: int) -> int:
+            return x * k
+
+        return scale
+
+    double, triple = make(2), make(3)
+    assert double.name == triple.name
+
+    @factory_env.dynamic(cache=cached)
+    def both(x: int) -> Any:
+        return [double(x), triple(x)]
+
+    assert fl.run(both, 5).outputs == [10, 15]
+    again = fl.run(both, 5)  # from the stored spec, when cached
+    assert again.outputs == [10, 15]
+
+
+REORDER = """
+import json, sys, warnings
+import flytelite as fl
+
+env = fl.TaskEnvironment("dyn_reorder")
+
+
+@env.task(cache=True, cache_version="1")
+def sub({params}) -> int:
+    return a - b
+
+
+@env.dynamic(cache=fl.Cache("override", version="1"))  # executes: loads the stored spec
+def wf() -> int:
+    return sub(a=10, b=3)
+
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    run = fl.run(wf, progress=False)
+direct = fl.run(sub, a=10, b=3, progress=False)
+print(json.dumps({{
+    "outputs": run.outputs,
+    "direct": direct.outputs,
+    "spec": str(run.report[0].spec_cache),
+    "warnings": [str(w.message) for w in caught if w.category is fl.WorkflowWarning],
+}}))
+"""
+
+
+def test_a_spec_is_recompiled_when_a_node_task_reorders_its_parameters(tmp_path: Path) -> None:
+    def run(params: str) -> dict[str, Any]:
+        script = tmp_path / "reorder.py"
+        script.write_text(REORDER.format(params=params))
+        proc = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        out: dict[str, Any] = json.loads(proc.stdout)
+        return out
+
+    first = run("a: int, b: int")
+    assert (first["outputs"], first["direct"], first["spec"]) == (7, 7, "POPULATED")
+    # Same cache_version, parameters swapped: the stored spec is not reused as it was.
+    second = run("b: int, a: int")
+    assert (second["outputs"], second["direct"]) == (7, 7)
+    assert second["spec"] == "POPULATED"
+    assert len(second["warnings"]) == 1 and "parameters" in second["warnings"][0]
+
+
+def test_node_inputs_bind_by_parameter_name() -> None:
+    named_env = fl.TaskEnvironment("dyn_named")
+
+    @named_env.task
+    def sub(a: int, b: int) -> int:
+        return a - b
+
+    @named_env.dynamic
+    def wf() -> int:
+        return sub(a=10, b=3)  # type: ignore[return-value]
+
+    compiled = wf.compile()
+    (node,) = compiled.nodes
+    # The same call with its inputs listed in the other order.
+    inputs: dict[str, Any] = {"b": Literal(3), "a": Literal(10)}
+    swapped = Node(node.id, node.task, node.cache_version, inputs, node.signature)
+    spec = fl.WorkflowSpec(compiled.task, compiled.cache_version, [swapped], Ref(node.id))
+    from flytelite._dynamic import _run_spec
+
+    class Context:
+        row: Any = None
+        run_id = "test"
+
+        async def call(self, task: Any, inputs: dict[str, Any], *, node: str | None = None) -> Any:
+            args, kwargs = task.call_args(inputs)
+            return task.func(*args, **kwargs)
+
+    import asyncio
+
+    assert asyncio.run(_run_spec(Context(), spec)) == 7  # type: ignore[arg-type]
