@@ -26,18 +26,14 @@ computed once per task and process, then revalidated at the start of each run by
 identity checks of the globals it read, so that a notebook cell re-run to rebind a
 helper or a constant is seen.
 
-This module imports nothing of flytelite but hashing and errors.
+Which code is the user's is `_project`; reading code objects is `_bytecode`.
 """
 
 from __future__ import annotations
 
-import dis
 import functools
-import importlib.util
 import inspect
-import os
 import sys
-import sysconfig
 import types
 import typing
 import warnings
@@ -46,16 +42,22 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import blake3
-
+from ._bytecode import MISSING, chains, code_digest, digest
 from ._errors import FingerprintWarning
 from ._hashing import hash_value
+from ._project import (
+    canonical_module,
+    identity,
+    is_project_class,
+    is_project_function,
+    is_project_module,
+    qualname,
+)
 
 __all__ = [
     "Fingerprint",
     "dependencies_only",
     "fingerprint",
-    "is_project_module",
 ]
 
 _DOMAIN = b"flytelite-fingerprint-2"
@@ -82,11 +84,6 @@ _CLASS_SKIP = frozenset(
         "__annotations_cache__",
     }
 )
-_MISSING = object()
-_LOAD_GLOBAL = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
-_LOAD_ATTR = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
-_STORE_LOCAL = frozenset({"STORE_FAST", "STORE_NAME", "STORE_DEREF"})
-_LOAD_LOCAL = frozenset({"LOAD_FAST", "LOAD_NAME", "LOAD_DEREF", "LOAD_FAST_CHECK"})
 
 
 @dataclass(frozen=True)
@@ -112,9 +109,9 @@ class Fingerprint:
                 try:
                     current = namespace.cell_contents
                 except ValueError:
-                    current = _MISSING
+                    current = MISSING
             else:
-                current = namespace.get(name, _MISSING)
+                current = namespace.get(name, MISSING)
             if current is not obj:
                 return False
         return True
@@ -135,7 +132,7 @@ def fingerprint(
         hash_methods: `HashMethod`s of the task's parameters (their functions are parts).
         name: The task's identity, for warnings.
     """
-    walk = _Walk(getattr(func, "__module__", None) or "", name or _qualname(func))
+    walk = _Walk(getattr(func, "__module__", None) or "", name or qualname(func))
     walk.root(func, hash_methods or {})
     for dist in sorted(set(dependencies)):
         walk.parts[f"dependency {dist}"] = _distribution_version(dist)
@@ -145,7 +142,7 @@ def fingerprint(
 def dependencies_only(dependencies: Iterable[str]) -> Fingerprint:
     """The parts of a task with an explicit version: the versions of its dependencies."""
     parts = {f"dependency {d}": _distribution_version(d) for d in sorted(set(dependencies))}
-    return Fingerprint(_digest(_DOMAIN, *(f"{k}={v}" for k, v in parts.items())), parts)
+    return Fingerprint(digest(_DOMAIN, *(f"{k}={v}" for k, v in parts.items())), parts)
 
 
 def _distribution_version(dist: str) -> str:
@@ -157,127 +154,14 @@ def _distribution_version(dist: str) -> str:
         return "not installed"
 
 
-# -- which code is the user's ----------------------------------------------------------------
-
-
-def _excluded_roots() -> tuple[str, ...]:
-    roots = set()
-    for scheme_path in ("stdlib", "platstdlib", "purelib", "platlib"):
-        for base in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
-            try:
-                path = sysconfig.get_path(scheme_path, vars={"base": base, "platbase": base})
-            except KeyError:  # pragma: no cover (an unusual scheme)
-                continue
-            if path:
-                roots.add(os.path.realpath(path))
-    try:
-        import site
-
-        roots.update(os.path.realpath(p) for p in site.getsitepackages())
-        roots.add(os.path.realpath(site.getusersitepackages()))
-    except (AttributeError, ImportError):  # pragma: no cover (site disabled)
-        pass
-    roots.add(os.path.dirname(os.path.realpath(__file__)))  # flytelite itself
-    return tuple(sorted(r.rstrip(os.sep) + os.sep for r in roots))
-
-
-_EXCLUDED: tuple[str, ...] | None = None
-
-
-@functools.lru_cache(maxsize=4096)
-def _project_file(filename: str) -> bool:
-    """Whether code in `filename` is the user's (not the standard library, an installed
-    distribution or flytelite). Code made at run time (`<string>`, a notebook cell) is."""
-    global _EXCLUDED
-    if filename.startswith("<frozen"):
-        return False
-    if not filename or filename.startswith("<"):
-        return True
-    if _EXCLUDED is None:
-        _EXCLUDED = _excluded_roots()
-    path = os.path.realpath(filename)
-    if path.startswith(_EXCLUDED):
-        return False
-    parts = path.split(os.sep)
-    return "site-packages" not in parts and "dist-packages" not in parts
-
-
-def is_project_module(module: types.ModuleType) -> bool:
-    """Whether `module` belongs to the user's project."""
-    name = module.__name__
-    if name == "flytelite" or name.startswith("flytelite."):
-        return False
-    top = name.partition(".")[0]
-    if top in sys.builtin_module_names or top in getattr(sys, "stdlib_module_names", ()):
-        return False
-    file = getattr(module, "__file__", None)
-    if file:
-        return _project_file(file)
-    paths = list(getattr(module, "__path__", ()) or ())
-    if paths:  # a namespace package
-        return _project_file(os.path.join(paths[0], "__init__.py"))
-    return True  # made at run time: a notebook's `__main__`, a module built with exec
-
-
-def _project_function(func: types.FunctionType) -> bool:
-    return _project_file(func.__code__.co_filename) and not _is_flytelite(func.__module__)
-
-
-def _project_class(cls: type) -> bool:
-    module = sys.modules.get(cls.__module__)
-    if module is not None:
-        return is_project_module(module)
-    if cls.__module__ in ("builtins", None) or _is_flytelite(cls.__module__):
-        return False
-    for member in vars(cls).values():
-        if isinstance(member, types.FunctionType):
-            return _project_function(member)
-    return True
-
-
-def _is_flytelite(module: str | None) -> bool:
-    return bool(module) and (module == "flytelite" or module.startswith("flytelite."))  # type: ignore[union-attr]
-
-
-def _canonical_module(name: str) -> str:
-    if name != "__main__":
-        return name
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    if spec is not None and getattr(spec, "name", None):
-        return str(spec.name)
-    file = getattr(main, "__file__", None)
-    if file:
-        return str(os.path.splitext(os.path.basename(file))[0])
-    return name
-
-
-def _qualname(obj: Any) -> str:
-    return str(getattr(obj, "__qualname__", None) or getattr(obj, "__name__", type(obj).__name__))
-
-
-def _identity(obj: Any) -> str:
-    module = getattr(obj, "__module__", None) or ""
-    return f"{_canonical_module(module)}:{_qualname(obj)}"
-
-
 # -- the walk ---------------------------------------------------------------------------------
-
-
-def _digest(*chunks: Any) -> str:
-    h = blake3.blake3()
-    for chunk in chunks:
-        data = chunk if isinstance(chunk, bytes) else str(chunk).encode("utf-8", "surrogatepass")
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
-    return h.hexdigest()[:16]
 
 
 class _Walk:
     """One fingerprint: parts, the queue of objects still to visit, what was read."""
 
     def __init__(self, root_module: str, task: str) -> None:
-        self.root_module = _canonical_module(root_module)
+        self.root_module = canonical_module(root_module)
         self.task = task
         self.parts: dict[str, str] = {}
         self.tokens: dict[int, str] = {}
@@ -315,15 +199,15 @@ class _Walk:
                 stacklevel=4,
             )
         ordered = dict(sorted(self.parts.items()))
-        version = _digest(_DOMAIN, *(f"{k}={v}" for k, v in ordered.items()))
+        version = digest(_DOMAIN, *(f"{k}={v}" for k, v in ordered.items()))
         return Fingerprint(version, ordered, tuple(self.reads))
 
     # -- naming parts
 
     def _name(self, obj: Any) -> str:
         """A part's name for `obj`: relative to the task's module when it lives there."""
-        module = _canonical_module(getattr(obj, "__module__", None) or "")
-        qual = _qualname(obj)
+        module = canonical_module(getattr(obj, "__module__", None) or "")
+        qual = qualname(obj)
         return qual if module == self.root_module else f"{module}.{qual}"
 
     def _schedule(self, part: str, obj: Any, kind: str) -> str:
@@ -350,18 +234,18 @@ class _Walk:
             try:
                 value = cell.cell_contents
             except ValueError:
-                value = _MISSING
+                value = MISSING
             self.reads.append((cell, name, value))
             part = f"closure {name}"
-            token = "unset" if value is _MISSING else self.value_token(value, name)
+            token = "unset" if value is MISSING else self.value_token(value, name)
             if token.startswith("opaque "):
                 self.opaque.append((name, value))
-            self.parts[part] = _digest(token)
+            self.parts[part] = digest(token)
             refs.append(part)
         for param, method in sorted(hash_methods.items()):
             fn = getattr(method, "fn", method)
             part = f"hash method {param}"
-            self.parts[part] = _digest(self.token(fn))
+            self.parts[part] = digest(self.token(fn))
             refs.append(part)
         refs.extend(self._annotation_tokens(func))
         self.parts["code"] = self._function_digest(func, closures=False, extra=refs)
@@ -374,7 +258,7 @@ class _Walk:
             if isinstance(value, str):
                 value = _lenient_eval(value, func.__globals__)
             for cls in _classes_in(value):
-                if _project_class(cls):
+                if is_project_class(cls):
                     found.append(self.token(cls))
         return sorted(set(found))
 
@@ -398,19 +282,19 @@ class _Walk:
             name, explicit, func = code_of(obj)
             part = f"task {name}"
             if explicit is not None:
-                self.parts.setdefault(part, _digest("explicit", explicit))
+                self.parts.setdefault(part, digest("explicit", explicit))
                 return part
             return self._schedule(part, func, "function")
         if isinstance(obj, types.FunctionType):
-            if _project_function(obj):
+            if is_project_function(obj):
                 return self._schedule(f"helper {self._name(obj)}", obj, "function")
-            return f"ext {_identity(obj)}"
+            return f"ext {identity(obj)}"
         if isinstance(obj, type):
-            if _project_class(obj):
+            if is_project_class(obj):
                 return self._schedule(f"class {self._name(obj)}", obj, "class")
-            return f"ext {_identity(obj)}"
+            return f"ext {identity(obj)}"
         if isinstance(obj, types.ModuleType):
-            return f"module {_canonical_module(obj.__name__)}"
+            return f"module {canonical_module(obj.__name__)}"
         if isinstance(obj, types.MethodType):
             return f"bound {self.token(obj.__func__)} of {self.value_token(obj.__self__, '')}"
         if isinstance(obj, (staticmethod, classmethod)):
@@ -423,12 +307,12 @@ class _Walk:
             return f"partial {self.token(obj.func)}({args};{kwargs})"
         wrapped = getattr(obj, "__wrapped__", None) if callable(obj) else None
         if wrapped is not None and wrapped is not obj:
-            return f"wrapped {_identity(type(obj))} {self.token(wrapped)}"
+            return f"wrapped {identity(type(obj))} {self.token(wrapped)}"
         if isinstance(
             obj,
             (types.BuiltinFunctionType, types.MethodDescriptorType, types.WrapperDescriptorType),
         ):
-            return f"ext {_identity(obj)}"
+            return f"ext {identity(obj)}"
         return self.value_token(obj, "")
 
     def value_token(self, value: Any, where: str) -> str:
@@ -444,23 +328,23 @@ class _Walk:
         except (TypeError, RecursionError):
             pass
         except Exception:  # a value whose own hashing hook fails: it enters by type
-            return f"opaque {_identity(type(value))}"
+            return f"opaque {identity(type(value))}"
         if isinstance(value, (list, tuple, set, frozenset)) and len(value) <= 10_000:
             items = [self.value_token(v, where) for v in value]
             if isinstance(value, (set, frozenset)):
                 items.sort()
-            return f"{type(value).__name__}[{_digest(*items)}]"
+            return f"{type(value).__name__}[{digest(*items)}]"
         if isinstance(value, dict) and len(value) <= 10_000:
             pairs = [
                 f"{self.value_token(k, where)}:{self.value_token(v, where)}"
                 for k, v in value.items()
             ]
-            return f"dict[{_digest(*pairs)}]"
+            return f"dict[{digest(*pairs)}]"
         if callable(value) and (
             inspect.isbuiltin(value) or isinstance(getattr(value, "__self__", None), type)
         ):
-            return f"ext {_identity(value)}"
-        return f"opaque {_identity(type(value))}"
+            return f"ext {identity(value)}"
+        return f"opaque {identity(type(value))}"
 
     # -- parts of functions and classes
 
@@ -469,7 +353,7 @@ class _Walk:
     ) -> str:
         chunks: list[Any] = ["function"]
         code = func.__code__
-        chunks.append(_code_digest(code))
+        chunks.append(code_digest(code))
         chunks.append(
             "defaults " + ",".join(self.value_token(v, "") for v in func.__defaults__ or ())
         )
@@ -489,10 +373,10 @@ class _Walk:
                 chunks.append(f"closure {name} {self.value_token(value, name)}")
         chunks.extend(sorted(self._references(code, func.__globals__)))
         chunks.extend(extra)
-        return _digest(*chunks)
+        return digest(*chunks)
 
     def _class_digest(self, cls: type) -> str:
-        chunks: list[Any] = ["class", _identity(cls)]
+        chunks: list[Any] = ["class", identity(cls)]
         chunks.append("bases " + ",".join(self.token(b) for b in cls.__bases__))
         if type(cls) is not type:
             chunks.append(f"metaclass {self.token(type(cls))}")
@@ -509,13 +393,13 @@ class _Walk:
                 chunks.append(f"fields {self._fields_token(member)}")
                 continue
             chunks.append(f"{name} {self._member_token(cls, name, member)}")
-        return _digest(*chunks)
+        return digest(*chunks)
 
     def _member_token(self, cls: type, name: str, member: Any) -> str:
         if isinstance(member, types.FunctionType):
-            if _project_function(member):
+            if is_project_function(member):
                 return self._schedule(f"method {self._name(member)}", member, "function")
-            return f"ext {_identity(member)}"
+            return f"ext {identity(member)}"
         if isinstance(member, (staticmethod, classmethod)):
             return f"{type(member).__name__} {self._member_token(cls, name, member.__func__)}"
         if isinstance(member, property):
@@ -529,8 +413,8 @@ class _Walk:
     def _fields_token(self, fields: dict[str, Any]) -> str:
         rows = []
         for name, field in fields.items():
-            default = getattr(field, "default", _MISSING)
-            factory = getattr(field, "default_factory", _MISSING)
+            default = getattr(field, "default", MISSING)
+            factory = getattr(field, "default_factory", MISSING)
             flags = tuple(
                 getattr(field, flag, None)
                 for flag in ("init", "repr", "hash", "compare", "kw_only")
@@ -538,7 +422,7 @@ class _Walk:
             rows.append(
                 f"{name}:{_field_value(self, default)}:{_field_value(self, factory)}:{flags}"
             )
-        return _digest(*rows)
+        return digest(*rows)
 
     # -- references read from bytecode
 
@@ -550,16 +434,16 @@ class _Walk:
         while stack:
             current = stack.pop()
             stack.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
-            for chain, start in _chains(current, namespace):
+            for chain, start in chains(current, namespace):
                 found.add(f"ref {'.'.join(chain)} -> {self._resolve(chain, start, namespace)}")
         return found
 
     def _resolve(self, chain: list[str], start: Any, namespace: dict[str, Any]) -> str:
         """The token of what `chain` names; a project module's constant becomes a part."""
-        if start is _MISSING:
-            obj = namespace.get(chain[0], _MISSING)
+        if start is MISSING:
+            obj = namespace.get(chain[0], MISSING)
             self.reads.append((namespace, chain[0], obj))
-            if obj is _MISSING:
+            if obj is MISSING:
                 builtins = namespace.get("__builtins__", {})
                 if isinstance(builtins, types.ModuleType):
                     builtins = vars(builtins)
@@ -572,11 +456,11 @@ class _Walk:
             if not isinstance(obj, types.ModuleType):
                 break
             members = vars(obj)
-            nxt = members.get(attr, _MISSING)
-            if nxt is _MISSING:
-                nxt = getattr(obj, attr, _MISSING)  # a module-level __getattr__
-                if nxt is _MISSING:
-                    return f"missing {_canonical_module(obj.__name__)}.{attr}"
+            nxt = members.get(attr, MISSING)
+            if nxt is MISSING:
+                nxt = getattr(obj, attr, MISSING)  # a module-level __getattr__
+                if nxt is MISSING:
+                    return f"missing {canonical_module(obj.__name__)}.{attr}"
             else:
                 self.reads.append((members, attr, nxt))
             owner, name, obj = obj.__name__, attr, nxt
@@ -586,13 +470,13 @@ class _Walk:
 
     def _constant(self, owner: str, name: str, value: Any) -> str:
         module = sys.modules.get(owner)
-        canonical = _canonical_module(owner)
+        canonical = canonical_module(owner)
         if module is not None and not is_project_module(module):
             return f"ext value {canonical}.{name}"
         qual = name if canonical == self.root_module else f"{canonical}.{name}"
         part = f"constant {qual}"
         if part not in self.parts:
-            self.parts[part] = _digest(self.value_token(value, qual))
+            self.parts[part] = digest(self.value_token(value, qual))
         return part
 
 
@@ -620,143 +504,16 @@ def _is_constant(obj: Any) -> bool:
 
 
 def _field_value(walk: _Walk, value: Any) -> str:
-    if value is _MISSING or type(value).__name__ == "_MISSING_TYPE":
+    if value is MISSING or type(value).__name__ == "MISSING_TYPE":
         return "-"
     return walk.value_token(value, "")
 
 
-def _chains(code: types.CodeType, namespace: dict[str, Any]) -> Iterable[tuple[list[str], Any]]:
-    """Name chains the bytecode loads: `util.bump` from `LOAD_GLOBAL util; LOAD_ATTR bump`,
-    modules and names imported in the body, and attribute chains on the locals those
-    imports bind.
-
-    Yields (chain, start): `start` is `_MISSING` for a global name, else the object the
-    chain starts from (what an import gave)."""
-    instructions = list(dis.get_instructions(code))
-    bound: dict[str, Any] = {}  # locals bound by imports in the body
-    i, n = 0, len(instructions)
-    while i < n:
-        ins = instructions[i]
-        op, arg = ins.opname, str(ins.argval)
-        i += 1
-        if op == "IMPORT_NAME":
-            i = yield from _import(instructions, i, namespace, bound)
-            continue
-        if op == "LOAD_GLOBAL" or (op == "LOAD_NAME" and arg not in bound):
-            start: Any = _MISSING
-        elif op in _LOAD_LOCAL and arg in bound:
-            start = bound[arg]
-        else:
-            continue
-        chain = [arg]
-        while i < n and instructions[i].opname in _LOAD_ATTR:
-            chain.append(str(instructions[i].argval))
-            i += 1
-        yield chain, start
-
-
-def _import(
-    instructions: list[dis.Instruction], i: int, namespace: dict[str, Any], bound: dict[str, Any]
-) -> typing.Generator[tuple[list[str], Any], None, int]:
-    """An `IMPORT_NAME` at `i - 1`: yield what it imports, record the locals it binds,
-    and return the index of the next instruction to read."""
-    ins = instructions[i - 1]
-    name = str(ins.argval)
-    level, fromlist = 0, None
-    if i >= 3 and instructions[i - 3].opname == "LOAD_CONST":
-        level = instructions[i - 3].argval if isinstance(instructions[i - 3].argval, int) else 0
-        fromlist = instructions[i - 2].argval
-    module = _imported(name, level, namespace)
-    if module is None:
-        return i
-    yield [f"import {name or '.'}"], module
-    n = len(instructions)
-    if fromlist:  # from m import a, b: IMPORT_FROM a; STORE a; IMPORT_FROM b; STORE b
-        while i < n and instructions[i].opname == "IMPORT_FROM":
-            attr = str(instructions[i].argval)
-            target = getattr(module, attr, _MISSING)
-            if target is _MISSING:
-                target = sys.modules.get(f"{module.__name__}.{attr}", _MISSING)
-            if target is not _MISSING:
-                yield [f"from {module.__name__} import {attr}"], target
-            i += 1
-            if i < n and instructions[i].opname in _STORE_LOCAL:
-                if isinstance(target, types.ModuleType):
-                    bound[str(instructions[i].argval)] = target
-                i += 1
-        return i
-    # `import a.b` binds `a`; `import a.b as c` walks IMPORT_FROM to `a.b` and binds `c` to it
-    walked = False
-    while i < n and instructions[i].opname in ("IMPORT_FROM", "SWAP", "POP_TOP", "ROT_TWO"):
-        walked = walked or instructions[i].opname == "IMPORT_FROM"
-        i += 1
-    if i < n and instructions[i].opname in _STORE_LOCAL:
-        top = sys.modules.get(name.partition(".")[0], module) if level == 0 else module
-        bound[str(instructions[i].argval)] = module if walked else top
-        i += 1
-    return i
-
-
-def _imported(name: str, level: int, namespace: dict[str, Any]) -> Any:
-    if level:
-        package = namespace.get("__package__") or namespace.get("__name__", "")
-        try:
-            name = importlib.util.resolve_name("." * level + name, package)
-        except (ImportError, ValueError):
-            return None
-    return sys.modules.get(name)
-
-
-def _code_digest(code: types.CodeType) -> str:
-    """A code object's behaviour: bytecode, names, constants (nested code recursively),
-    without line numbers, file name or docstring."""
-    chunks: list[Any] = [
-        code.co_name,
-        code.co_argcount,
-        code.co_posonlyargcount,
-        code.co_kwonlyargcount,
-        code.co_flags,
-        code.co_code,
-        "|".join(code.co_names),
-        "|".join(code.co_varnames),
-        "|".join(code.co_freevars),
-        "|".join(code.co_cellvars),
-        getattr(code, "co_exceptiontable", b""),
-    ]
-    consts = list(code.co_consts)
-    if consts and isinstance(consts[0], str) and 0 not in _loaded_consts(code):
-        consts[0] = None  # the docstring: never loaded by the code itself
-    for const in consts:
-        if isinstance(const, types.CodeType):
-            chunks.append("code " + _code_digest(const))
-        else:
-            chunks.append(_const_text(const))
-    return _digest(*chunks)
-
-
-def _loaded_consts(code: types.CodeType) -> set[int]:
-    has_const = set(dis.hasconst)
-    return {
-        ins.arg
-        for ins in dis.get_instructions(code)
-        if ins.opcode in has_const and ins.arg is not None
-    }
-
-
-def _const_text(const: Any) -> str:
-    if const is Ellipsis:
-        return "..."
-    try:
-        return hash_value(const).hex()
-    except TypeError:  # pragma: no cover (compilers make constants of simple types only)
-        return f"{type(const).__qualname__}:{const!r}"
-
-
 def _annotation_text(value: Any) -> str:
     if isinstance(value, type):
-        return _identity(value)
+        return identity(value)
     text = value if isinstance(value, str) else repr(value)
-    return text if " at 0x" not in text else _identity(type(value))
+    return text if " at 0x" not in text else identity(type(value))
 
 
 def _lenient_eval(text: str, namespace: dict[str, Any]) -> Any:
