@@ -45,8 +45,10 @@ class Cache:
     Args:
         behavior: `"auto"` looks up the catalog and writes misses; `"override"`
             always executes and overwrites the entry; `"disable"` bypasses the catalog.
-        version: The cache version. Not given: derived from the function's source,
-            so editing the body invalidates the task's entries.
+        version: The cache version. Not given: the fingerprint of the code the
+            task reaches (its body and the helpers, classes, constants and closure
+            values of your project that it uses), so editing any of them
+            invalidates the task's entries.
         ignored_inputs: Parameter names left out of the cache key.
         max_age: Entries older than this are misses, and are replaced.
         serialize: Concurrent identical calls execute once, across threads,

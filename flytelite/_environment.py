@@ -227,7 +227,7 @@ class TaskEnvironment:
             cache: `True` for `fl.Cache("auto")`, a behavior name (`"auto"`,
                 `"override"`, `"disable"`), or a `fl.Cache(...)`.
             cache_version: The cache version (invalidate by changing it). Not
-                given: derived from the function's source.
+                given: the fingerprint of the code the task reaches.
             retries: How many times to re-run a body that raised.
                 `fl.NonRetryableError` is never retried.
             timeout: Seconds a call may take per attempt.
