@@ -13,6 +13,7 @@ import importlib.util
 import sys
 import types
 import typing
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,12 +48,12 @@ def chains(code: types.CodeType, namespace: dict[str, Any]) -> Iterable[tuple[li
 
     Yields (chain, start): `start` is `MISSING` for a global name, else the object the
     chain starts from (what an import gave)."""
-    instructions = list(dis.get_instructions(code))
+    instructions = _decoded(code)[0]
     bound: dict[str, Any] = {}  # locals bound by imports in the body
     i, n = 0, len(instructions)
     while i < n:
-        ins = instructions[i]
-        op, arg = ins.opname, str(ins.argval)
+        op, value = instructions[i]
+        arg = str(value)
         i += 1
         if op == "IMPORT_NAME":
             i = yield from _import(instructions, i, namespace, bound)
@@ -64,50 +65,71 @@ def chains(code: types.CodeType, namespace: dict[str, Any]) -> Iterable[tuple[li
         else:
             continue
         chain = [arg]
-        while i < n and instructions[i].opname in _LOAD_ATTR:
-            chain.append(str(instructions[i].argval))
+        while i < n and instructions[i][0] in _LOAD_ATTR:
+            chain.append(str(instructions[i][1]))
             i += 1
         yield chain, start
 
 
+Op = tuple[str, Any]  # (opname, argval)
+_DECODED: weakref.WeakKeyDictionary[types.CodeType, tuple[tuple[Op, ...], frozenset[int]]] = (
+    weakref.WeakKeyDictionary()
+)
+_DIGESTS: weakref.WeakKeyDictionary[types.CodeType, str] = weakref.WeakKeyDictionary()
+_HAS_CONST = frozenset(dis.hasconst)
+
+
+def _decoded(code: types.CodeType) -> tuple[tuple[Op, ...], frozenset[int]]:
+    """The instructions as (opname, argval), and the indices of the constants loaded;
+    decoded once per code object (decoding is the costly part of a fingerprint)."""
+    found = _DECODED.get(code)
+    if found is None:
+        ops, consts = [], set()
+        for ins in dis.get_instructions(code):
+            ops.append((ins.opname, ins.argval))
+            if ins.opcode in _HAS_CONST and ins.arg is not None:
+                consts.add(ins.arg)
+        found = _DECODED[code] = (tuple(ops), frozenset(consts))
+    return found
+
+
 def _import(
-    instructions: list[dis.Instruction], i: int, namespace: dict[str, Any], bound: dict[str, Any]
+    instructions: tuple[Op, ...], i: int, namespace: dict[str, Any], bound: dict[str, Any]
 ) -> typing.Generator[tuple[list[str], Any], None, int]:
     """An `IMPORT_NAME` at `i - 1`: yield what it imports, record the locals it binds,
     and return the index of the next instruction to read."""
-    ins = instructions[i - 1]
-    name = str(ins.argval)
+    name = str(instructions[i - 1][1])
     level, fromlist = 0, None
-    if i >= 3 and instructions[i - 3].opname == "LOAD_CONST":
-        level = instructions[i - 3].argval if isinstance(instructions[i - 3].argval, int) else 0
-        fromlist = instructions[i - 2].argval
+    if i >= 3 and instructions[i - 3][0] == "LOAD_CONST":
+        level = instructions[i - 3][1] if isinstance(instructions[i - 3][1], int) else 0
+        fromlist = instructions[i - 2][1]
     module = _imported(name, level, namespace)
     if module is None:
         return i
     yield [f"import {name or '.'}"], module
     n = len(instructions)
     if fromlist:  # from m import a, b: IMPORT_FROM a; STORE a; IMPORT_FROM b; STORE b
-        while i < n and instructions[i].opname == "IMPORT_FROM":
-            attr = str(instructions[i].argval)
+        while i < n and instructions[i][0] == "IMPORT_FROM":
+            attr = str(instructions[i][1])
             target = getattr(module, attr, MISSING)
             if target is MISSING:
                 target = sys.modules.get(f"{module.__name__}.{attr}", MISSING)
             if target is not MISSING:
                 yield [f"from {module.__name__} import {attr}"], target
             i += 1
-            if i < n and instructions[i].opname in _STORE_LOCAL:
+            if i < n and instructions[i][0] in _STORE_LOCAL:
                 if isinstance(target, types.ModuleType):
-                    bound[str(instructions[i].argval)] = target
+                    bound[str(instructions[i][1])] = target
                 i += 1
         return i
     # `import a.b` binds `a`; `import a.b as c` walks IMPORT_FROM to `a.b` and binds `c` to it
     walked = False
-    while i < n and instructions[i].opname in ("IMPORT_FROM", "SWAP", "POP_TOP", "ROT_TWO"):
-        walked = walked or instructions[i].opname == "IMPORT_FROM"
+    while i < n and instructions[i][0] in ("IMPORT_FROM", "SWAP", "POP_TOP", "ROT_TWO"):
+        walked = walked or instructions[i][0] == "IMPORT_FROM"
         i += 1
-    if i < n and instructions[i].opname in _STORE_LOCAL:
+    if i < n and instructions[i][0] in _STORE_LOCAL:
         top = sys.modules.get(name.partition(".")[0], module) if level == 0 else module
-        bound[str(instructions[i].argval)] = module if walked else top
+        bound[str(instructions[i][1])] = module if walked else top
         i += 1
     return i
 
@@ -125,6 +147,13 @@ def _imported(name: str, level: int, namespace: dict[str, Any]) -> Any:
 def code_digest(code: types.CodeType) -> str:
     """A code object's behaviour: bytecode, names, constants (nested code recursively),
     without line numbers, file name or docstring."""
+    found = _DIGESTS.get(code)
+    if found is None:
+        found = _DIGESTS[code] = _code_digest(code)
+    return found
+
+
+def _code_digest(code: types.CodeType) -> str:
     chunks: list[Any] = [
         code.co_name,
         code.co_argcount,
@@ -139,7 +168,7 @@ def code_digest(code: types.CodeType) -> str:
         getattr(code, "co_exceptiontable", b""),
     ]
     consts = list(code.co_consts)
-    if consts and isinstance(consts[0], str) and 0 not in _loaded_consts(code):
+    if consts and isinstance(consts[0], str) and 0 not in _decoded(code)[1]:
         consts[0] = None  # the docstring: never loaded by the code itself
     for const in consts:
         if isinstance(const, types.CodeType):
@@ -147,15 +176,6 @@ def code_digest(code: types.CodeType) -> str:
         else:
             chunks.append(_const_text(const))
     return digest(*chunks)
-
-
-def _loaded_consts(code: types.CodeType) -> set[int]:
-    has_const = set(dis.hasconst)
-    return {
-        ins.arg
-        for ins in dis.get_instructions(code)
-        if ins.opcode in has_const and ins.arg is not None
-    }
 
 
 def _const_text(const: Any) -> str:

@@ -92,7 +92,8 @@ class Task(Generic[P, R]):
         self._pick: Callable[[dict[str, Any]], Any] = operator.itemgetter(*self._names or ("",))
         self.signature_token = tuple(f"{p.kind.name}:{p.name}" for p in params)
         self._fingerprint: Fingerprint | None = None
-        self._checked_in = -1  # the run epoch in which the fingerprint was last revalidated
+        self._checked_in = -1  # the run in which the fingerprint was last revalidated
+        self._version = ""
         self._hash_methods: dict[str, HashMethod] | None = None
         if cache is not None:
             unknown = [n for n in cache.ignored_inputs if n not in self.signature.parameters]
@@ -129,15 +130,9 @@ class Task(Generic[P, R]):
         `Cache(dependencies=...)`), else the task's code fingerprint: it follows the
         task's code and the code of your project that it reaches (see `fingerprint`).
         """
-        cache = self.cache
-        explicit = cache.version if cache is not None else None
-        if explicit is None:
-            return self.fingerprint.version
-        if cache is None or not cache.dependencies:
-            return explicit
-        parts = self.fingerprint.parts
-        pinned = ",".join(f"{d}=={parts[f'dependency {d}']}" for d in sorted(cache.dependencies))
-        return f"{explicit}+{pinned}"
+        if self._checked_in != runs_started[0]:
+            self._revalidate()
+        return self._version
 
     @property
     def fingerprint(self) -> Fingerprint:
@@ -147,26 +142,39 @@ class Task(Generic[P, R]):
         closure cells it read are checked by identity, and it is computed again
         if any was rebound (a notebook cell run again, say).
         """
-        fp = self._fingerprint
-        now = runs_started[0]
-        if fp is not None and (self._checked_in == now or fp.still_valid()):
-            self._checked_in = now
-            return fp
-        from . import _fingerprint  # the first cached call loads it, not `import flytelite`
+        if self._checked_in != runs_started[0]:
+            self._revalidate()
+        assert self._fingerprint is not None
+        return self._fingerprint
 
+    def _revalidate(self) -> None:
+        fp = self._fingerprint
         cache = self.cache
-        dependencies = cache.dependencies if cache is not None else ()
-        if cache is not None and cache.version is not None:
-            fp = _fingerprint.dependencies_only(dependencies)
-        else:
-            fp = _fingerprint.fingerprint(
-                self.func,
-                dependencies=dependencies,
-                hash_methods=self.hash_methods,
-                name=self.name,
+        if fp is None or not fp.still_valid():
+            from . import _fingerprint  # the first cached call loads it, not `import flytelite`
+
+            dependencies = cache.dependencies if cache is not None else ()
+            if cache is not None and cache.version is not None:
+                fp = _fingerprint.dependencies_only(dependencies)
+            else:
+                fp = _fingerprint.fingerprint(
+                    self.func,
+                    dependencies=dependencies,
+                    hash_methods=self.hash_methods,
+                    name=self.name,
+                )
+            self._fingerprint = fp
+        explicit = cache.version if cache is not None else None
+        if explicit is None:
+            self._version = fp.version
+        elif cache is not None and cache.dependencies:
+            pinned = ",".join(
+                f"{d}=={fp.parts[f'dependency {d}']}" for d in sorted(cache.dependencies)
             )
-        self._fingerprint, self._checked_in = fp, now
-        return fp
+            self._version = f"{explicit}+{pinned}"
+        else:
+            self._version = explicit
+        self._checked_in = runs_started[0]
 
     def __flytelite_code__(self) -> tuple[str, str | None, Callable[..., Any]]:
         """What a code fingerprint that reaches this task records: its identity, its
