@@ -142,6 +142,17 @@ def project(tmp_path: Path, cache_dir: Path) -> Project:
         @env.task(cache=True, cache_version="1")
         def pinned(x: int) -> int:
             return bump(x)
+
+
+        def make_scaler(k):
+            @env.task(cache=True)
+            def scaled(x: int) -> int:
+                return x * k
+
+            return scaled
+
+
+        scaled = make_scaler(2)
         """,
     )
     return p
@@ -245,6 +256,13 @@ def test_a_task_reached_from_another_counts_with_its_own_version(project: Projec
     assert again["outputs"] == 6
     assert rows["flow.parent"][1:] == [POPULATED, "task 'flow.child' changed"]
     assert rows["flow.child"][1:] == [POPULATED, "the task's own code changed"]
+
+
+def test_a_closure_value_edited_between_processes_is_named(project: Project) -> None:
+    assert project.row("scaled", 5) == [10, POPULATED, "no entry for this task yet"]
+    project.edit("flow.py", "scaled = make_scaler(2)", "scaled = make_scaler(3)")
+    assert project.row("scaled", 5) == [15, POPULATED, "closure value 'k' changed"]
+    assert project.row("scaled", 5) == [15, HIT, None]
 
 
 def test_an_explicit_cache_version_still_wins(project: Project) -> None:
