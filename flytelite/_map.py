@@ -119,6 +119,17 @@ async def _map_aio(
     done: dict[int, tuple[bool, Any]] = {}
     wakeup = asyncio.Event()
     running = 0
+    broken: list[BaseException] = []  # what the input iterables raised, if they did
+
+    def pull() -> tuple[int, tuple[Any, ...]] | None:
+        """The next item; `None` when the inputs are exhausted or raised (recorded)."""
+        if broken:
+            return None
+        try:
+            return next(items, None)  # one loop, one thread: the iterator is shared safely
+        except Exception as exc:
+            broken.append(exc)
+            return None
 
     async def worker(first: tuple[int, tuple[Any, ...]] | None) -> None:
         nonlocal running
@@ -126,7 +137,7 @@ async def _map_aio(
             item = first
             while True:
                 if item is None:
-                    item = next(items, None)  # one loop, one thread: the iterator is shared safely
+                    item = pull()
                     if item is None:
                         return
                 i, args = item
@@ -144,7 +155,7 @@ async def _map_aio(
 
     workers: list[asyncio.Task[None]] = []
     if concurrency is None:
-        for item in items:
+        while (item := pull()) is not None:
             workers.append(asyncio.ensure_future(worker(item)))
     else:
         workers = [asyncio.ensure_future(worker(None)) for _ in range(concurrency)]
@@ -160,6 +171,10 @@ async def _map_aio(
                 else:
                     raise value
             if running == 0:
+                if broken:
+                    # Every item taken before the inputs failed has settled (and its
+                    # outputs are written): now the map fails as the iterable did.
+                    raise broken[0]
                 return
             wakeup.clear()
             await wakeup.wait()

@@ -184,3 +184,42 @@ def test_concurrency_zero_means_no_limit() -> None:
 
     assert fl.run(root, 20).outputs == [i * 10 for i in range(20)]
     assert in_flight["max"] == 20
+
+
+@pytest.mark.parametrize("concurrency", [0, 1, 3])
+def test_an_input_iterable_that_raises_fails_the_map_after_items_in_flight_settle(
+    concurrency: int,
+) -> None:
+    executed: list[int] = []
+
+    @env.task(cache=True, cache_version="1")
+    async def slow_square(i: int) -> int:
+        await asyncio.sleep(0.05)
+        executed.append(i)
+        return i * i
+
+    def inputs(n: int):  # type: ignore[no-untyped-def]
+        yield from range(n)
+        raise LookupError("the input source broke after 5 items")
+
+    @env.task
+    async def root() -> list[int]:
+        return [r async for r in fl.map.aio(slow_square, inputs(5), concurrency=concurrency)]
+
+    @env.task
+    def sync_root() -> list[int]:
+        return list(fl.map(slow_square, inputs(5), concurrency=concurrency))
+
+    for entry in (root, sync_root):
+        with pytest.raises(fl.TaskFailedError) as info:
+            fl.run(entry)
+        assert isinstance(info.value.__cause__, LookupError)
+    assert sorted(executed) == list(range(5))  # every item taken ran once, then was cached
+
+    @env.task
+    async def again() -> list[int]:
+        return [r async for r in fl.map.aio(slow_square, range(5))]
+
+    run = fl.run(again)
+    assert run.outputs == [i * i for i in range(5)]
+    assert {r.cache for r in run.report.by_task("slow_square")} == {fl.CacheStatus.HIT}
