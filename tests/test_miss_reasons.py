@@ -52,31 +52,61 @@ def define(version: str | None, body: int = 1, extra: bool = False) -> Any:
 
 def test_first_run_then_input_changes_name_the_parameters() -> None:
     work = define("1")
+    env = fl.TaskEnvironment("reasons")
 
-    @fl.TaskEnvironment("reasons").task
-    async def root() -> None:
+    @env.task
+    async def first() -> None:
         await work.aio(1)
-        await work.aio(2)  # x changed
-        await work.aio(2, "b")  # y changed
+        await work.aio(5)  # new inputs in the same run: nothing earlier to compare with
+
+    @env.task
+    async def later() -> None:
+        await work.aio(2)  # x changed (against run one's entries)
+        await work.aio(1, "b")  # y changed
         await work.aio(1)  # a hit
         await work.aio(3, "c")  # both changed, against the closest entry
 
-    run = fl.run(root)
-    assert reasons(run, "work") == [
+    assert reasons(fl.run(first), "work") == [
         "no entry for this task yet",
+        "no entry for these inputs yet",
+    ]
+    run = fl.run(later)
+    assert reasons(run, "work") == [
         "input 'x' changed",
         "input 'y' changed",
         None,
         "inputs 'x', 'y' changed",
     ]
-    assert run.report.by_task("work")[3].cache is fl.CacheStatus.HIT
-    assert [r.miss_reason for r in run.report.by_task("root")] == [None]  # uncached
+    assert run.report.by_task("work")[2].cache is fl.CacheStatus.HIT
+    assert [r.miss_reason for r in run.report.by_task("later")] == [None]  # uncached
     dicts = [d for d in run.report.to_dicts() if d["task"] == "reasons.work"]
-    assert dicts[1]["miss_reason"] == "input 'x' changed"
-    assert "miss_reason" not in dicts[3]
+    assert dicts[0]["miss_reason"] == "input 'x' changed"
+    assert "miss_reason" not in dicts[2]
     text = str(run.report)
     assert "misses by reason:" in text
     assert "1  input 'x' changed" in text
+
+
+def test_a_map_over_new_items_has_no_earlier_entry_for_each() -> None:
+    env = fl.TaskEnvironment("reasons_map")
+
+    @env.task(cache=True, cache_version="1")
+    async def item(i: int) -> int:
+        return i
+
+    @env.task
+    async def root(n: int) -> list[int]:
+        return [r async for r in fl.map.aio(item, range(n), concurrency=2)]
+
+    run = fl.run(root, 6)
+    # The first two look up at once, before anything is written; the rest find only
+    # entries of this very run, which are not earlier entries.
+    assert (
+        reasons(run, "item")
+        == ["no entry for this task yet"] * 2 + ["no entry for these inputs yet"] * 4
+    )
+    again = fl.run(root, 8)
+    assert reasons(again, "item")[6:] == ["input 'i' changed"] * 2  # run one's entries count
 
 
 def test_version_source_and_signature_changes() -> None:

@@ -120,6 +120,7 @@ class AsyncCatalogClient:
         # Per task, the newest records only (as many as the index keeps), so that
         # explaining a miss costs the same in a run's first call and its 100,000th.
         self._known: dict[str, collections.deque[IndexRecord]] = {}
+        self._producers: frozenset[str] = frozenset()  # runs that wrote through this client
         self._flushes: list[asyncio.Future[Any]] = []
         self._flush_timer: asyncio.TimerHandle | None = None
 
@@ -315,7 +316,7 @@ class AsyncCatalogClient:
                 )
         with self._lock:
             records = list(known)
-        return explain(record_for(key, ""), records)
+        return explain(record_for(key, ""), records, this_run=self._producers)
 
     def _remember(self, key: Key, producer: str) -> None:
         """Queue the written key's components for the index (called on worker threads)."""
@@ -323,6 +324,8 @@ class AsyncCatalogClient:
             return
         record = record_for(key, producer)
         with self._lock:
+            if producer not in self._producers:
+                self._producers = self._producers | {producer}
             self._pending.append(record)
             known = self._known.get(key.identifier)
             if known is not None:

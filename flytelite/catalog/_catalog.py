@@ -201,7 +201,8 @@ class FsspecCatalog:
         (its difference from the closest entry written before it) and that entry."""
         records = self.index.read(task)
         return [
-            (r, *explain_against(r, records[:i])) for i, r in reversed(list(enumerate(records)))
+            (r, *explain_against(r, records[:i], this_run=frozenset({r.producer})))
+            for i, r in reversed(list(enumerate(records)))
         ]
 
     # -- maintenance (the `flytelite cache` commands) -----------------------------------

@@ -198,17 +198,27 @@ def nearest(current: IndexRecord, records: list[IndexRecord]) -> IndexRecord | N
     return (same or records)[-1]
 
 
-def explain(current: IndexRecord, records: list[IndexRecord]) -> str:
-    """The miss reason for a key with components `current`, given the task's records."""
-    return explain_against(current, records)[0]
+def explain(
+    current: IndexRecord, records: list[IndexRecord], *, this_run: frozenset[str] = frozenset()
+) -> str:
+    """The miss reason for a key with components `current`, given the task's records.
+
+    Records written by `this_run` (the producers of the run asking) do not count as
+    earlier entries: a map over new items is "no entry for these inputs yet" for each,
+    not "input changed" against a sibling written a moment before.
+    """
+    return explain_against(current, records, this_run=this_run)[0]
 
 
 def explain_against(
-    current: IndexRecord, records: list[IndexRecord]
+    current: IndexRecord, records: list[IndexRecord], *, this_run: frozenset[str] = frozenset()
 ) -> tuple[str, IndexRecord | None]:
     """The miss reason, and the earlier record it was found against."""
-    closest = nearest(current, [r for r in records if r.key != current.key] or records)
+    earlier = [r for r in records if r.producer not in this_run] if this_run else records
+    closest = nearest(current, [r for r in earlier if r.key != current.key] or earlier)
     if closest is None:
+        if len(earlier) < len(records):
+            return "no entry for these inputs yet", None
         return "no entry for this task yet", None
     return compare(current, closest), closest
 
