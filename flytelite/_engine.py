@@ -12,11 +12,12 @@ the run is failing or being cancelled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -90,6 +91,7 @@ class Engine:
         self._thread_slots: asyncio.Semaphore
         self._threads: anyio.CapacityLimiter
         self._memo: RunCatalog
+        self._ships: bool | None = None
 
     # -- the Runner interface, used by tasks ------------------------------------------
 
@@ -144,6 +146,15 @@ class Engine:
 
     async def run(self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Run `task` as the root of a run; the caller sets the run context."""
+        async with self.session():
+            return await self._call(task, args, kwargs)
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """The run's event loop state and catalog client, open for calls while inside.
+
+        A run has one session around its root call; a body shipped to a worker opens
+        one in the worker for the task calls it makes (`_remote`)."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._thread_slots = asyncio.Semaphore(self.max_threads)
@@ -151,7 +162,7 @@ class Engine:
         async with AsyncCatalogClient(self.catalog, self.catalog_config) as client:
             self._memo = RunCatalog(client, run_id=self.run_id)
             try:
-                return await self._call(task, args, kwargs)
+                yield
             finally:
                 await self._cancel_orphans()
 
@@ -337,9 +348,7 @@ class Engine:
                 if task.custom_execution:
                     return await self._run_custom(task, inputs, row)
                 if executor is not None:
-                    return await executor.run(
-                        task.func, args, kwargs, task=task.name, timeout=task.timeout
-                    )
+                    return await self._run_shipped(executor, task, args, kwargs)
                 if task.is_async:
                     return await self._run_async_body(task, args, kwargs)
                 return await self._run_sync_body(task, args, kwargs, keep=keep)
@@ -359,6 +368,56 @@ class Engine:
         if spec is None or spec == "thread":
             return None
         return self._resolve_executor(spec)
+
+    async def _run_shipped(
+        self, executor: Executor, task: Task[..., Any], args: Any, kwargs: Any
+    ) -> Any:
+        """A body on another process or machine: the tasks it calls there use this run's
+        catalog, and their report rows join this run's report."""
+        from ._remote import ROWS, Outcome, RemoteBody
+
+        func: Any = task.func
+        if self._catalog_ships():
+            func = RemoteBody(task.func, self.catalog, self.catalog_config, self.run_id)
+        try:
+            outcome = await executor.run(func, args, kwargs, task=task.name, timeout=task.timeout)
+        except BaseException as exc:
+            rows = vars(exc).pop(ROWS, None) if hasattr(exc, "__dict__") else None
+            if rows:
+                self._absorb(rows)
+            raise
+        if isinstance(outcome, Outcome):
+            self._absorb(outcome.rows)
+            return outcome.output
+        return outcome
+
+    def _catalog_ships(self) -> bool:
+        """Whether the run's catalog client can be sent to workers (pickled); if not, the
+        tasks a shipped body calls run there as plain functions, with a warning."""
+        if self._ships is None:
+            import cloudpickle
+
+            try:
+                cloudpickle.dumps((self.catalog, self.catalog_config))
+                self._ships = True
+            except Exception as exc:
+                self._ships = False
+                self._memo.warn(
+                    "ship-catalog",
+                    f"the run's catalog ({self.catalog!r}) cannot be sent to process or Dask "
+                    f"workers ({type(exc).__name__}: {exc}); task calls made by bodies that "
+                    f"run there execute as plain functions, without the cache.",
+                )
+        return self._ships
+
+    def _absorb(self, rows: list[ReportRow]) -> None:
+        """Add the rows of calls made in a worker to this run's report."""
+        observer = self.observer
+        for row in rows:
+            self.report.append(row)
+            if observer is not None:
+                observer.call_started(row)
+                observer.call_finished(row)
 
     async def _run_async_body(self, task: Task[..., Any], args: Any, kwargs: Any) -> Any:
         return await self._with_timeout(task, task.func(*args, **kwargs))

@@ -9,6 +9,7 @@ through a `TaskEnvironment` (`_environment`).
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 import inspect
 import operator
@@ -175,6 +176,16 @@ class Task(Generic[P, R]):
         else:
             self._version = explicit
         self._checked_in = runs_started[0]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A task sent to a worker (inside a shipped body) keeps its version and parts but
+        # not what revalidation would read (module namespaces): the worker keys its
+        # calls as this process does.
+        state = dict(self.__dict__)
+        fp = state.get("_fingerprint")
+        if fp is not None and fp.reads:
+            state["_fingerprint"] = dataclasses.replace(fp, reads=())
+        return state
 
     def __flytelite_code__(self) -> tuple[str, str | None, Callable[..., Any]]:
         """What a code fingerprint that reaches this task records: its identity, its

@@ -504,6 +504,68 @@ def test_dask_runs_sync_and_async_bodies_on_its_workers(dask_executor: fl.DaskEx
     assert workers <= _dask_worker_pids(dask_executor)
 
 
+def _children(executor: Any, tmp_path: Path, name: str) -> None:
+    """A body shipped to `executor` calls cached tasks, directly and through `fl.map`:
+    they use the run's cache, retry, and show in the run's report."""
+    env = fl.TaskEnvironment(name)
+    marks = tmp_path / "executed"
+
+    @env.task(cache=True, cache_version="1", retries=1)
+    def leaf(x: int, marks: str) -> int:
+        with open(marks, "a") as f:
+            f.write(f"{x} {os.getpid()}\n")
+        if x == 2 and not os.path.exists(marks + ".retried"):
+            open(marks + ".retried", "w").close()
+            raise RuntimeError("the first attempt fails")
+        return x * 10
+
+    @env.task(executor=executor)
+    def parent(n: int, marks: str) -> list[int]:
+        direct = leaf(0, marks)
+        return [direct, *fl.map(leaf, range(1, n), [marks] * (n - 1))]
+
+    run = fl.run(parent, 4, str(marks))
+    assert run.outputs == [0, 10, 20, 30]
+    rows = run.report.by_task("leaf")
+    assert [r.cache for r in rows] == [fl.CacheStatus.POPULATED] * 4
+    assert sorted(r.attempts for r in rows) == [1, 1, 1, 2]
+    pids = {int(line.split()[1]) for line in marks.read_text().splitlines()}
+    assert os.getpid() not in pids  # the children ran in the worker
+    again = fl.run(parent, 4, str(marks))
+    assert [r.cache for r in again.report.by_task("leaf")] == [HIT] * 4
+    assert len(marks.read_text().splitlines()) == 5  # 4 items, one retried: nothing since
+    assert fl.run(leaf, 3, str(marks)).report[0].cache is HIT  # the same keys as here
+
+
+def test_tasks_called_by_a_process_body_use_the_runs_cache(tmp_path: Path) -> None:
+    _children("process", tmp_path, "proc_children")
+
+
+def test_tasks_called_by_a_dask_body_use_the_runs_cache(
+    dask_executor: fl.DaskExecutor, tmp_path: Path
+) -> None:
+    _children(dask_executor, tmp_path, "dask_children")
+
+
+def test_a_failing_child_in_a_worker_keeps_its_row(tmp_path: Path) -> None:
+    env = fl.TaskEnvironment("proc_child_fails")
+
+    @env.task(cache=True, cache_version="1")
+    def fragile(x: int) -> int:
+        raise ValueError(f"bad {x}")
+
+    @env.task(executor="process")
+    def parent() -> int:
+        return fragile(7)
+
+    error = failure(parent)
+    assert isinstance(error.__cause__, ValueError) and "bad 7" in str(error.__cause__)
+    report: Any = error.report
+    assert [(r.status, r.error) for r in report.by_task("fragile")] == [
+        ("failed", "ValueError: bad 7")
+    ]
+
+
 def _dask_worker_pids(executor: fl.DaskExecutor) -> set[int]:
     from distributed import Client
 
