@@ -32,6 +32,7 @@ from ._errors import NonRetryableError as NonRetryableError
 from ._errors import PromiseUsageError as PromiseUsageError
 from ._errors import RemoteTaskError as RemoteTaskError
 from ._errors import RunContextError as RunContextError
+from ._errors import RunContextWarning as RunContextWarning
 from ._errors import SerializationError as SerializationError
 from ._errors import TaskDefinitionError as TaskDefinitionError
 from ._errors import TaskFailedError as TaskFailedError
@@ -75,6 +76,7 @@ __all__ = [
     "ReportRow",
     "Run",
     "RunContextError",
+    "RunContextWarning",
     "SerializationError",
     "SyncTask",
     "Task",

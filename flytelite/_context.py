@@ -89,3 +89,6 @@ current_runner: ContextVar[Runner | None] = ContextVar("flytelite_runner", defau
 runs_started = [0]
 """How many runs this process has started: a task's code fingerprint is revalidated
 once per run (see `Task.fingerprint`)."""
+
+active_runs = [0]
+"""How many runs are in progress in this process (any thread)."""

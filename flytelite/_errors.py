@@ -22,7 +22,8 @@ already catch::
 
 Warnings: `CatalogWarning` (UserWarning), the store could not be read or written;
 `FingerprintWarning` (UserWarning), a task's derived version cannot follow all of
-what its code uses.
+what its code uses; `RunContextWarning` (UserWarning), a task was called outside the
+run in progress and ran as a plain function.
 
 A task body's own exceptions are never wrapped inside a run: a parent that
 awaits a failed child sees the child's exception, exactly as with plain asyncio.
@@ -38,6 +39,7 @@ __all__ = [
     "FingerprintWarning",
     "MissingExtraError",
     "RemoteTaskError",
+    "RunContextWarning",
     "SerializationError",
     "WorkerLostError",
     "FlyteliteError",
@@ -198,3 +200,8 @@ class CatalogWarning(UserWarning):
 class FingerprintWarning(UserWarning):
     """A task's derived version cannot follow all of what its code uses (a closure value
     that cannot be hashed, more code than the fingerprint follows)."""
+
+
+class RunContextWarning(UserWarning):
+    """A task was called outside the run in progress (from a thread a body started) and
+    ran as a plain function."""

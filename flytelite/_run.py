@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._context import current_runner, runs_started
+from ._context import active_runs, current_runner, runs_started
 from ._environment import check_executor
 from ._errors import InputError, RunContextError, TaskFailedError
 from ._gc import during_run
@@ -160,6 +160,7 @@ class _RunFunction:
         runs_started[0] += 1  # code fingerprints are revalidated once per run
         token = current_runner.set(engine)
         ticker = _start(view)
+        active_runs[0] += 1
         try:
             with during_run():
                 outputs = await engine.run(task, args, kwargs)
@@ -171,6 +172,7 @@ class _RunFunction:
         except Exception as exc:
             raise _failure(engine, task.name, exc) from exc
         finally:
+            active_runs[0] -= 1
             current_runner.reset(token)
             _stop(view, ticker, engine.report)
         return Run(outputs=outputs, report=engine.report, run_id=engine.run_id, cache_url=url)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from ._cache import Cache
-from ._context import CallContext, current_runner, runs_started
+from ._context import CallContext, active_runs, current_runner, runs_started
 from ._errors import InputError, TaskDefinitionError
 from ._hashing import HashMethod
 
@@ -250,6 +250,8 @@ class AsyncTask(Task[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         runner = current_runner.get()
         if runner is None:
+            if active_runs[0]:
+                _outside_the_run(self)
             result: Coroutine[Any, Any, R] = self.func(*args, **kwargs)
             return result
         return runner.call(self, args, kwargs)  # type: ignore[no-any-return]
@@ -265,6 +267,8 @@ class SyncTask(Task[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         runner = current_runner.get()
         if runner is None:
+            if active_runs[0]:
+                _outside_the_run(self)
             result: R = self.func(*args, **kwargs)
             return result
         return runner.call(self, args, kwargs)  # type: ignore[no-any-return]
@@ -273,8 +277,34 @@ class SyncTask(Task[P, R]):
         """An awaitable of the call, for async code (`await square.aio(3)`)."""
         runner = current_runner.get()
         if runner is None:
+            if active_runs[0]:
+                _outside_the_run(self)
             return _plain_async(self.func, args, kwargs)
         return runner.call_async(self, args, kwargs)
+
+
+_warned_outside: set[str] = set()
+
+
+def _outside_the_run(task: Task[..., Any]) -> None:
+    """A task called with no run context while a run is in progress: most likely from a
+    thread that a task body started, which does not inherit the run. Said once per task."""
+    if task.name in _warned_outside:
+        return
+    _warned_outside.add(task.name)
+    import warnings
+
+    from ._errors import RunContextWarning
+
+    warnings.warn(
+        f"task {task.name!r} was called outside the run in progress (from a thread that a "
+        f"task body started?) and ran as a plain function: no cache, no retries, no report "
+        f"row. Threads do not inherit the run: start them with the run's context, "
+        f"`ctx = contextvars.copy_context(); pool.submit(ctx.run, task, ...)`, or use "
+        f"`fl.map` / `asyncio.gather` in the body.",
+        RunContextWarning,
+        stacklevel=3,
+    )
 
 
 class _Written:

@@ -610,3 +610,32 @@ def test_runs_leave_garbage_collection_as_they_found_it() -> None:
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
     assert all(threshold >= 20_000 for threshold, _ in seen)  # collections deferred in a run
+
+
+def test_a_task_called_from_a_thread_a_body_started_warns_and_the_context_fix_works() -> None:
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = fl.TaskEnvironment("threads_of_a_body")
+
+    @env.task(cache=True, cache_version="1")
+    def leaf(x: int) -> int:
+        return x + 1
+
+    @env.task
+    def plain_threads(n: int) -> list[int]:
+        with ThreadPoolExecutor(2) as pool:
+            return list(pool.map(leaf, range(n)))
+
+    @env.task
+    def with_context(n: int) -> list[int]:
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(contextvars.copy_context().run, leaf, i) for i in range(n)]
+            return [f.result() for f in futures]
+
+    with pytest.warns(fl.RunContextWarning, match="'threads_of_a_body.leaf' was called outside"):
+        run = fl.run(plain_threads, 3)
+    assert run.outputs == [1, 2, 3] and run.report.by_task("leaf") == []
+    run = fl.run(with_context, 3)
+    assert run.outputs == [1, 2, 3]
+    assert [r.cache for r in run.report.by_task("leaf")] == [fl.CacheStatus.POPULATED] * 3
