@@ -103,7 +103,11 @@ def state_layout(t: type, base: type) -> Layout | None:
     try:
         probe = type("_FlyteliteLayoutProbe", (base,), {"__slots__": tuple(probe_slots)})
     except TypeError:
-        return None
+        # A variable-size base (int, tuple, bytes) takes no `__slots__`, not even
+        # `__dict__`: its subclasses get a dict, and nothing else, by default.
+        if probe_slots != ["__dict__"]:
+            return None
+        probe = type("_FlyteliteLayoutProbe", (base,), {})
     if (probe.__basicsize__, probe.__itemsize__) != (t.__basicsize__, t.__itemsize__):
         return None
     dict_get = None
