@@ -1,12 +1,20 @@
 """Canonical, type-tagged hashing of task inputs with blake3.
 
-The encoding is a byte stream fed to one blake3 hasher. Every value writes a
-type tag, then its content, with lengths wherever a value has variable size, so
-that two different values can never produce the same stream. It depends on
-nothing that varies between processes: not `hash()`, not `id()`, not `repr()`
-of arbitrary objects, and never pickle bytes. Classes are named by their
-`__qualname__` only, so a script run as `__main__` and the same file imported
-as a module hash alike.
+The encoding is a byte stream fed to one blake3 hasher. Its contract: two values
+may share a stream only when every operation a task could apply to them agrees.
+So every value writes its exact class (a one-byte tag for the built-in types,
+`class_identity` otherwise) and everything that defines it, with lengths wherever
+a value has variable size, so that the stream is prefix-free. Anything that the
+encoder cannot encode soundly raises `_Unhashable`, reported to the user as
+`UnhashableInputError` before the task runs; nothing is hashed by a lossy proxy.
+The stream depends on nothing that varies between processes: not `hash()`, not
+`id()`, not `repr()` of arbitrary objects, and never pickle bytes.
+
+Dispatch is on the exact type. The built-in types have fixed encoders
+(`_DISPATCH`); every other class is classified once by the rules in
+`_CLASSIFIERS` and the result memoised (`_RULES`). numpy, pandas and pyarrow
+values are encoded by `_hash_numpy`, `_hash_pandas` and `_hash_arrow`, imported
+only when such a value is seen.
 
 Large buffers (bytes, numpy arrays) are hashed in place with blake3's
 multithreaded mode and enter the stream as their digest; they are never copied.
@@ -15,30 +23,41 @@ This module imports nothing of flytelite but its errors.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
-import enum
 import inspect
 import struct
 import sys
-from collections.abc import Callable, Mapping
-from pathlib import PurePath
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import blake3
 
 from ._errors import UnhashableInputError
 
-__all__ = ["HashMethod", "function_fingerprint", "hash_inputs", "hash_value"]
+__all__ = [
+    "HashMethod",
+    "canonical_module",
+    "class_identity",
+    "function_fingerprint",
+    "hash_inputs",
+    "hash_value",
+]
 
 # Above this size a buffer is hashed on its own with every core, then enters the
 # stream as a digest. Below it, threads cost more than they save.
 _BIG_BUFFER = 1 << 20
+# Every digest starts with this, so that no key of this encoding can equal a key
+# of the earlier, unsound one (whose streams began with a letter).
+_DOMAIN = b"\x00flytelite-inputs-2\x00"
+_MEMO_SIZE = 4096
 _pack_len = struct.Struct("<Q").pack
 _pack_float = struct.Struct("<d").pack
-_NAN = b"f" + _pack_float(float("nan"))
+_pack_date = struct.Struct("<HBB").pack
+_pack_clock = struct.Struct("<BBBIB").pack
+_pack_timedelta = struct.Struct("<iII").pack
 
 Update = Callable[[Any], object]
+Encoder = Callable[[Any, Update], None]
 
 
 class HashMethod:
@@ -69,23 +88,87 @@ class _Unhashable(Exception):
         self.path: list[str] = []
 
 
+# -- naming classes ----------------------------------------------------------------------
+
+
+def canonical_module(name: str) -> str:
+    """The name under which module `name` is keyed.
+
+    A script's module is called `"__main__"` when it runs (`python x.py`,
+    `python -m pkg.x`), and `"__mp_main__"` in a multiprocessing child, but has
+    its own name when imported (`flytelite run x.py` loads it as `x`, see
+    `flytelite.cli.load_file`). Both main names map to the name the module was
+    run as (`__main__.__spec__.name`) or, for a file run directly, to the file's
+    stem, so that the script and its import agree. Without a file (a REPL, a
+    notebook, `python -c`) the name stays as it is. Every other name is itself.
+    """
+    if name != "__main__" and name != "__mp_main__":
+        return name
+    main = sys.modules.get(name)
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    if isinstance(spec_name, str) and spec_name and spec_name not in ("__main__", "__mp_main__"):
+        return spec_name
+    file = getattr(main, "__file__", None)
+    if isinstance(file, str) and file:
+        stem = file.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0]
+        if stem:
+            return stem
+    return name
+
+
+_IDENTITIES: dict[int, tuple[type, str]] = {}
+
+
+def class_identity(t: type) -> str:
+    """A class's name in keys: `"module:qualname"`, the module by `canonical_module`.
+
+    The module is part of it, so that two `Config` classes of two modules differ.
+    Memoised per class (the memo holds the class, so an id is never reused).
+    """
+    entry = _IDENTITIES.get(id(t))
+    if entry is not None and entry[0] is t:
+        return entry[1]
+    module = getattr(t, "__module__", None)
+    module = canonical_module(module) if isinstance(module, str) else "?"
+    identity = f"{module}:{getattr(t, '__qualname__', t.__name__)}"
+    if len(_IDENTITIES) >= _MEMO_SIZE:
+        _IDENTITIES.clear()
+    _IDENTITIES[id(t)] = (t, identity)
+    return identity
+
+
 def _type_name(t: type) -> str:
+    """How error messages name a class: its qualified name."""
     return t.__qualname__
 
 
+def _identity_bytes(t: type) -> bytes:
+    data = class_identity(t).encode("utf-8", "surrogatepass")
+    return _pack_len(len(data)) + data
+
+
+# -- primitives --------------------------------------------------------------------------
+
+
 def _str(up: Update, tag: bytes, s: str) -> None:
-    data = s.encode("utf-8", "surrogatepass")
+    data = str.encode(s, "utf-8", "surrogatepass")
     up(tag + _pack_len(len(data)))
     up(data)
 
 
 def _buffer(up: Update, tag: bytes, buf: Any, nbytes: int) -> None:
+    """A contiguous buffer: inline when small, as its digest when big."""
     if nbytes >= _BIG_BUFFER:
         digest = blake3.blake3(buf, max_threads=blake3.blake3.AUTO).digest()
         up(tag + b"H" + _pack_len(nbytes) + digest)
     else:
-        up(tag + _pack_len(nbytes))
+        up(tag + b"=" + _pack_len(nbytes))
         up(buf)
+
+
+def _at(exc: _Unhashable, step: str) -> _Unhashable:
+    exc.path.append(step)
+    return exc
 
 
 def _enc_none(v: Any, up: Update) -> None:
@@ -103,13 +186,12 @@ def _enc_int(v: int, up: Update) -> None:
 
 
 def _enc_float(v: float, up: Update) -> None:
-    up(_NAN if v != v else b"f" + _pack_float(v))
+    # The raw IEEE-754 bits: -0.0 and the sign and payload of a NaN are observable.
+    up(b"f" + _pack_float(v))
 
 
 def _enc_complex(v: complex, up: Update) -> None:
-    up(b"c")
-    _enc_float(v.real, up)
-    _enc_float(v.imag, up)
+    up(b"c" + _pack_float(v.real) + _pack_float(v.imag))
 
 
 def _enc_str(v: str, up: Update) -> None:
@@ -125,10 +207,21 @@ def _enc_bytearray(v: bytearray, up: Update) -> None:
 
 
 def _enc_memoryview(v: memoryview, up: Update) -> None:
-    if not v.c_contiguous:
-        raise _Unhashable("memoryview", "a non-contiguous memoryview has no single buffer")
-    _str(up, b"m", f"{v.format}|{v.shape}")
-    _buffer(up, b"", v.cast("B") if v.ndim != 1 or v.format != "B" else v, v.nbytes)
+    try:
+        header = f"{v.format}|{v.shape}|{int(v.readonly)}"
+        contiguous = v.c_contiguous
+    except ValueError:
+        raise _Unhashable("memoryview", "the memoryview is released") from None
+    _str(up, b"m", header)
+    if contiguous:
+        _buffer(up, b"", v if v.ndim == 1 and v.format == "B" else v.cast("B"), v.nbytes)
+        return
+    np = sys.modules.get("numpy")
+    if np is None:
+        raise _Unhashable("memoryview", "a non-contiguous memoryview needs numpy to be hashed")
+    from . import _hash_numpy
+
+    _hash_numpy.c_order_contents(np.asarray(v), up)
 
 
 def _enc_sequence(tag: bytes, v: Any, up: Update) -> None:
@@ -137,8 +230,7 @@ def _enc_sequence(tag: bytes, v: Any, up: Update) -> None:
         try:
             _encode(item, up)
         except _Unhashable as exc:
-            exc.path.append(f"[{i}]")
-            raise
+            raise _at(exc, f"[{i}]") from None
 
 
 def _enc_list(v: list[Any], up: Update) -> None:
@@ -149,49 +241,48 @@ def _enc_tuple(v: tuple[Any, ...], up: Update) -> None:
     _enc_sequence(b"t", v, up)
 
 
+def _enc_items(tag: bytes, n: int, items: Iterable[tuple[Any, Any]], up: Update) -> None:
+    """Key-value pairs in their order: a task can observe a dict's order (`list(d)`)."""
+    up(tag + _pack_len(n))
+    for k, item in items:
+        try:
+            _encode(k, up)
+            _encode(item, up)
+        except _Unhashable as exc:
+            raise _at(exc, f"[{k!r}]") from None
+
+
+def _enc_dict(v: dict[Any, Any], up: Update) -> None:
+    _enc_items(b"d", len(v), v.items(), up)
+
+
 def _digest_of(v: Any) -> bytes:
     h = blake3.blake3()
     _encode(v, h.update)
     return h.digest()
 
 
-def _enc_dict(v: Mapping[Any, Any], up: Update, tag: bytes = b"d") -> None:
-    up(tag + _pack_len(len(v)))
-    if all(type(k) is str for k in v):
-        # The common case: string keys have a canonical order of their own.
-        for k in sorted(v):
-            _enc_str(k, up)
-            try:
-                _encode(v[k], up)
-            except _Unhashable as exc:
-                exc.path.append(f"[{k!r}]")
-                raise
-        return
-    # Keys of mixed or other types: order by the digest of each (key, value) pair.
-    pairs = []
-    for k, item in v.items():
-        h = blake3.blake3()
-        try:
-            _encode(k, h.update)
-            _encode(item, h.update)
-        except _Unhashable as exc:
-            exc.path.append(f"[{k!r}]")
-            raise
-        pairs.append(h.digest())
-    up(b"".join(sorted(pairs)))
-
-
-def _enc_set(v: set[Any] | frozenset[Any], up: Update) -> None:
-    up((b"S" if type(v) is set else b"Z") + _pack_len(len(v)))
+def _enc_members(tag: bytes, v: Iterable[Any], up: Update) -> None:
+    """Set members in a canonical order: a set's iteration order is not part of it."""
+    members = list(v)
+    up(tag + _pack_len(len(members)))
     try:
-        if all(type(x) is str for x in v):
-            for x in sorted(v):
+        if all(type(x) is str for x in members):
+            up(b"s")
+            for x in sorted(members):
                 _enc_str(x, up)
         else:
-            up(b"".join(sorted(_digest_of(x) for x in v)))
+            up(b"h" + b"".join(sorted(_digest_of(x) for x in members)))
     except _Unhashable as exc:
-        exc.path.append("{...}")
-        raise
+        raise _at(exc, "{...}") from None
+
+
+def _enc_set(v: set[Any], up: Update) -> None:
+    _enc_members(b"S", v, up)
+
+
+def _enc_frozenset(v: frozenset[Any], up: Update) -> None:
+    _enc_members(b"Z", v, up)
 
 
 def _enc_range(v: range, up: Update) -> None:
@@ -200,203 +291,143 @@ def _enc_range(v: range, up: Update) -> None:
         _enc_int(n, up)
 
 
-def _enc_datetime(v: _dt.datetime, up: Update) -> None:
-    _str(up, b"D", v.isoformat())
+def _enc_ellipsis(v: Any, up: Update) -> None:
+    up(b"E")
+
+
+# -- dates and times -----------------------------------------------------------------------
+# Fields are read through the base classes' descriptors, so that these encoders are
+# also right for subclasses that override an attribute.
+
+_YEAR, _MONTH, _DAY = (d.__get__ for d in (_dt.date.year, _dt.date.month, _dt.date.day))
+_HOUR, _MINUTE, _SECOND, _MICRO, _TZ, _FOLD = (
+    d.__get__
+    for d in (
+        _dt.datetime.hour,
+        _dt.datetime.minute,
+        _dt.datetime.second,
+        _dt.datetime.microsecond,
+        _dt.datetime.tzinfo,
+        _dt.datetime.fold,
+    )
+)
+_T_HOUR, _T_MINUTE, _T_SECOND, _T_MICRO, _T_TZ, _T_FOLD = (
+    d.__get__
+    for d in (
+        _dt.time.hour,
+        _dt.time.minute,
+        _dt.time.second,
+        _dt.time.microsecond,
+        _dt.time.tzinfo,
+        _dt.time.fold,
+    )
+)
+_DAYS, _SECONDS, _MICROSECONDS = (
+    d.__get__ for d in (_dt.timedelta.days, _dt.timedelta.seconds, _dt.timedelta.microseconds)
+)
+
+
+def _enc_tz(tz: Any, up: Update) -> None:
+    try:
+        _encode(tz, up)
+    except _Unhashable as exc:
+        raise _at(exc, ".tzinfo") from None
 
 
 def _enc_date(v: _dt.date, up: Update) -> None:
-    _str(up, b"a", v.isoformat())
+    up(b"a" + _pack_date(_YEAR(v), _MONTH(v), _DAY(v)))
+
+
+def _enc_datetime(v: _dt.datetime, up: Update) -> None:
+    clock = _pack_clock(_HOUR(v), _MINUTE(v), _SECOND(v), _MICRO(v), _FOLD(v))
+    up(b"D" + _pack_date(_YEAR(v), _MONTH(v), _DAY(v)) + clock)
+    _enc_tz(_TZ(v), up)
 
 
 def _enc_time(v: _dt.time, up: Update) -> None:
-    _str(up, b"h", v.isoformat())
+    up(b"h" + _pack_clock(_T_HOUR(v), _T_MINUTE(v), _T_SECOND(v), _T_MICRO(v), _T_FOLD(v)))
+    _enc_tz(_T_TZ(v), up)
 
 
 def _enc_timedelta(v: _dt.timedelta, up: Update) -> None:
-    up(b"j")
-    for n in (v.days, v.seconds, v.microseconds):
-        _enc_int(n, up)
+    up(b"j" + _pack_timedelta(_DAYS(v), _SECONDS(v), _MICROSECONDS(v)))
 
 
-def _enc_decimal(v: Any, up: Update) -> None:
-    _str(up, b"x", str(v))
+def _enc_timezone(v: _dt.timezone, up: Update) -> None:
+    # (offset,) or (offset, name): what the timezone was built from.
+    up(b"z")
+    _enc_tuple(v.__getinitargs__(), up)  # type: ignore[attr-defined]
 
 
-def _enc_uuid(v: Any, up: Update) -> None:
-    up(b"u" + v.bytes)
-
-
-_DISPATCH: dict[type, Callable[[Any, Update], None]] = {
-    type(None): _enc_none,
-    bool: _enc_bool,
-    int: _enc_int,
-    float: _enc_float,
-    complex: _enc_complex,
-    str: _enc_str,
-    bytes: _enc_bytes,
-    bytearray: _enc_bytearray,
-    memoryview: _enc_memoryview,
-    list: _enc_list,
-    tuple: _enc_tuple,
-    dict: _enc_dict,
-    set: _enc_set,
-    frozenset: _enc_set,
-    range: _enc_range,
-    _dt.datetime: _enc_datetime,
-    _dt.date: _enc_date,
-    _dt.time: _enc_time,
-    _dt.timedelta: _enc_timedelta,
-}
-
-
-_LAZY: dict[tuple[str, str], Callable[[Any, Update], None]] = {
-    ("decimal", "Decimal"): _enc_decimal,
-    ("uuid", "UUID"): _enc_uuid,
+_DISPATCH: dict[int, Encoder] = {
+    id(t): enc
+    for t, enc in [
+        (type(None), _enc_none),
+        (bool, _enc_bool),
+        (int, _enc_int),
+        (float, _enc_float),
+        (complex, _enc_complex),
+        (str, _enc_str),
+        (bytes, _enc_bytes),
+        (bytearray, _enc_bytearray),
+        (memoryview, _enc_memoryview),
+        (list, _enc_list),
+        (tuple, _enc_tuple),
+        (dict, _enc_dict),
+        (set, _enc_set),
+        (frozenset, _enc_frozenset),
+        (range, _enc_range),
+        (type(...), _enc_ellipsis),
+        (_dt.datetime, _enc_datetime),
+        (_dt.date, _enc_date),
+        (_dt.time, _enc_time),
+        (_dt.timedelta, _enc_timedelta),
+        (_dt.timezone, _enc_timezone),
+    ]
 }
 
 
 def _encode(v: Any, up: Update) -> None:
-    enc = _DISPATCH.get(type(v))
+    enc = _DISPATCH.get(id(type(v)))
     if enc is not None:
         enc(v, up)
     else:
         _encode_other(v, up)
 
 
-def _enc_named_fields(tag: bytes, t: type, items: list[tuple[str, Any]], up: Update) -> None:
-    _str(up, tag, _type_name(t))
-    up(_pack_len(len(items)))
-    for name, item in items:
-        _enc_str(name, up)
-        try:
-            _encode(item, up)
-        except _Unhashable as exc:
-            exc.path.append(f".{name}")
-            raise
+# -- every other class --------------------------------------------------------------------
+
+_RULES: dict[int, tuple[type, Encoder]] = {}
 
 
-def _is_pydantic_model(t: type) -> bool:
-    return any(
-        base.__name__ == "BaseModel" and base.__module__.startswith("pydantic")
-        for base in t.__mro__[1:]
-    )
+def _rule_for(t: type) -> Encoder:
+    """The encoder of class `t`: chosen once by the first rule that takes it, then memoised."""
+    entry = _RULES.get(id(t))
+    if entry is not None and entry[0] is t:
+        return entry[1]
+    from ._hash_rules import CLASSIFIERS, refuse
+
+    for classify in CLASSIFIERS:
+        rule = classify(t)
+        if rule is not None:
+            break
+    else:
+        rule = refuse(t)
+    if len(_RULES) >= _MEMO_SIZE:
+        _RULES.clear()
+    _RULES[id(t)] = (t, rule)  # holding `t` keeps its id from being reused
+    return rule
 
 
 def _encode_other(v: Any, up: Update) -> None:
-    t = type(v)
-    # Decimal and UUID values imply their modules are loaded: register them on first
-    # sight rather than importing decimal and uuid with flytelite.
-    lazy = _LAZY.get((t.__module__, t.__qualname__))
-    if lazy is not None:
-        _DISPATCH[t] = lazy
-        lazy(v, up)
-        return
-    custom = getattr(t, "__flytelite_hash__", None)
-    if custom is not None:
-        _str(up, b"U", _type_name(t))
-        _encode(v.__flytelite_hash__(), up)
-        return
-    module = t.__module__
-    if module == "numpy" or module.startswith("numpy."):
-        _enc_numpy(v, up)
-        return
-    # pandas names its public classes' module "pandas"; its scalars (Timestamp,
-    # Timedelta) are datetime subclasses and fall through to the generic rules.
-    pd = sys.modules.get("pandas")
-    if pd is not None and isinstance(v, (pd.DataFrame, pd.Series, pd.Index)):
-        _enc_pandas(v, up)
-        return
-    if isinstance(v, enum.Enum):
-        _str(up, b"e", _type_name(t))
-        _encode(v.value, up)
-        return
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        fields = [(f.name, getattr(v, f.name)) for f in dataclasses.fields(v)]
-        _enc_named_fields(b"C", t, fields, up)
-        return
-    if isinstance(v, tuple) and hasattr(t, "_fields"):
-        _enc_named_fields(b"n", t, list(zip(t._fields, v)), up)
-        return
-    if isinstance(v, PurePath):
-        _str(up, b"p", v.as_posix())
-        return
-    if _is_pydantic_model(t):
-        _enc_named_fields(b"P", t, sorted(v.model_dump().items()), up)
-        return
-    # Subclasses of the built-in types hash as their base type, tagged with their name.
-    for base, enc in _DISPATCH.items():
-        if base is not type(None) and isinstance(v, base):
-            _str(up, b"X", _type_name(t))
-            enc(v, up)
-            return
-    raise _Unhashable(_type_name(t))
+    _rule_for(type(v))(v, up)
 
 
-def _enc_numpy(v: Any, up: Update) -> None:
-    np = sys.modules["numpy"]
-    ma = sys.modules.get("numpy.ma")
-    if ma is not None and isinstance(v, ma.MaskedArray):
-        # Its data alone would ignore the mask: hash both, as plain arrays.
-        _str(up, b"X", _type_name(type(v)))
-        _enc_numpy(ma.getdata(v), up)
-        _enc_numpy(ma.getmaskarray(v), up)
-        return
-    if isinstance(v, np.ndarray):
-        _str(up, b"A", f"{v.dtype.str}|{v.dtype.descr}|{v.shape}")
-        if v.dtype.hasobject:
-            _enc_sequence(b"l", v.ravel().tolist(), up)
-            return
-        if not v.flags.c_contiguous:
-            v = np.ascontiguousarray(v)  # a strided view has no single buffer to hash
-        _buffer(up, b"", v.reshape(-1).view(np.uint8), v.nbytes)
-        return
-    if isinstance(v, np.generic):
-        _str(up, b"g", v.dtype.str)
-        if v.dtype.hasobject:
-            _encode(v.item(), up)
-        else:
-            up(v.tobytes())
-        return
-    raise _Unhashable(_type_name(type(v)))
-
-
-def _enc_pandas(v: Any, up: Update) -> None:
-    """A DataFrame, Series or Index: labels, dtypes and cells, each type-tagged."""
-    pd = sys.modules["pandas"]
-    _str(up, b"F", _type_name(type(v)))
-    if isinstance(v, pd.Index):
-        _enc_pandas_column(v, up)
-        return
-    _enc_pandas_column(v.index, up)
-    if isinstance(v, pd.Series):
-        _encode(v.name, up)
-        _enc_pandas_column(v, up)
-        return
-    _enc_pandas_column(v.columns, up)
-    for i in range(v.shape[1]):
-        _enc_pandas_column(v.iloc[:, i], up)
-
-
-def _enc_pandas_column(v: Any, up: Update) -> None:
-    """One Series or Index: names, dtype and values (not a Series' index)."""
-    pd = sys.modules["pandas"]
-    if isinstance(v, pd.Index):
-        _encode(list(v.names), up)
-    _enc_str(str(v.dtype), up)
-    if v.dtype == object:
-        # pandas would hash these cells by str(): 1 and "1" would agree, and an
-        # arbitrary object would hash by its address. Encode them like a list.
-        _enc_sequence(b"l", v.tolist(), up)
-        return
-    try:
-        rows = pd.util.hash_pandas_object(v, index=False).to_numpy()
-    except TypeError as exc:
-        raise _Unhashable(_type_name(type(v)), f"pandas cannot hash its cells ({exc})") from None
-    _enc_numpy(rows, up)
+# -- public entry points ---------------------------------------------------------------------
 
 
 def _digest(v: Any, method: HashMethod | None) -> bytes:
-    h = blake3.blake3()
+    h = blake3.blake3(_DOMAIN)
     if method is None:
         _encode(v, h.update)
     else:
@@ -414,7 +445,12 @@ def hash_value(value: Any, *, method: HashMethod | None = None) -> bytes:
     try:
         return _digest(value, method)
     except _Unhashable as exc:
-        raise TypeError(f"cannot hash a value of type {exc.type_name!r}") from None
+        where = "".join(reversed(exc.path))
+        raise TypeError(
+            f"cannot hash a value of type {exc.type_name!r}"
+            + (f" at {where}" if where else "")
+            + (f": {exc.detail}" if exc.detail else "")
+        ) from None
 
 
 def hash_inputs(
@@ -434,12 +470,13 @@ def hash_inputs(
         try:
             out[name] = _digest(value, method)
         except _Unhashable as exc:
+            detail = exc.detail and f"flytelite cannot hash a value of type {exc.type_name!r}: "
             raise UnhashableInputError(
                 task=task,
                 parameter=name,
                 type_name=exc.type_name,
                 path="".join(reversed(exc.path)),
-                detail=exc.detail,
+                detail=detail + exc.detail if detail else "",
             ) from None
         except RecursionError:
             raise UnhashableInputError(

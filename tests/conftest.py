@@ -1,15 +1,33 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from flytelite.testing import LocalS3
 
 pytest_plugins = ["pytester"]
+
+# Property tests: bounded so that the suite stays quick on two cores, with no
+# example database and hypothesis' other files (a cache of constants) in the temp
+# folder, so that nothing is written into the repository; no deadline (the first
+# example of a run pays for imports). `HYPOTHESIS_PROFILE=thorough` runs more.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "flytelite-hypothesis")
+settings.register_profile(
+    "flytelite",
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("thorough", parent=settings.get_profile("flytelite"), max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "flytelite"))
 
 
 @pytest.fixture(autouse=True)
