@@ -6,7 +6,9 @@ outcome per class. What they share: a value enters the stream with its exact
 class (`class_identity`) and its whole state, or is refused.
 
 - `__flytelite_hash__`: the class and what the method returns.
-- A class as a value: its identity; a built-in function: its module and name.
+- A class as a value: its identity; a built-in function: its module and name; a
+  Python function: its identity and code fingerprint (`_fingerprint`). A task (which
+  has `__flytelite_hash__`): its identity and cache version.
 - numpy, pandas and pyarrow values: `_hash_numpy`, `_hash_pandas`, `_hash_arrow`.
 - Enums: the class and the value. `Decimal`, `UUID`, `pathlib` paths,
   `OrderedDict`, `defaultdict`, `zoneinfo.ZoneInfo`, pytz and dateutil time zones
@@ -432,7 +434,21 @@ def _classify_class(t: type) -> Encoder | None:
         return _rule_class(t)
     if t is types.BuiltinFunctionType:
         return _enc_builtin_function
+    if t is types.FunctionType:
+        return _enc_function
     return None
+
+
+def _enc_function(v: Any, up: Update) -> None:
+    """A Python function or lambda passed as a value: its identity and its code
+    fingerprint, which follows its code, defaults, closure values and what of your
+    project it reaches, as a task's derived version does. (The fingerprint is the one
+    part of the encoding that lives outside the hashing modules; it loads on use.)"""
+    from ._fingerprint import fingerprint
+
+    name = f"{canonical_module(getattr(v, '__module__', None) or '?')}:{v.__qualname__}"
+    _str(up, b"L", name)
+    _str(up, b"", fingerprint(v).version)
 
 
 def _classify_libraries(t: type) -> Encoder | None:

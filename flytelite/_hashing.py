@@ -24,7 +24,6 @@ This module imports nothing of flytelite but its errors.
 from __future__ import annotations
 
 import datetime as _dt
-import inspect
 import struct
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -38,7 +37,6 @@ __all__ = [
     "HashMethod",
     "canonical_module",
     "class_identity",
-    "function_fingerprint",
     "hash_inputs",
     "hash_value",
 ]
@@ -486,50 +484,3 @@ def hash_inputs(
                 detail="the value is nested too deeply or contains itself",
             ) from None
     return out
-
-
-def function_fingerprint(func: Callable[..., Any]) -> str:
-    """A version string derived from a function's code.
-
-    Built from the syntax tree of its source without decorators or docstring, so
-    editing the body changes it while comments and formatting do not. Functions
-    without source (built in a REPL, generated) fall back to their bytecode.
-    """
-    import ast  # lazily: only tasks without an explicit cache version need it
-    import textwrap
-
-    h = blake3.blake3(b"flytelite-fingerprint-1")
-    try:
-        source = textwrap.dedent(inspect.getsource(func))
-        tree = ast.parse(source)
-        node = tree.body[0]
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            node.decorator_list = []
-            body = node.body
-            if (
-                body
-                and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)
-            ):
-                node.body = body[1:] or [ast.Pass()]
-        h.update(ast.dump(node, annotate_fields=False).encode())
-    except (OSError, TypeError, SyntaxError, IndexError):
-        code = getattr(func, "__code__", None)
-        if code is None:
-            h.update(_type_name(type(func)).encode())
-        else:
-            _update_code(h, code)
-    return h.hexdigest()[:16]
-
-
-def _update_code(h: blake3.blake3, code: Any) -> None:
-    h.update(code.co_code)
-    h.update(repr(code.co_names).encode())
-    for const in code.co_consts:
-        if inspect.iscode(const):
-            _update_code(h, const)
-        elif isinstance(const, frozenset):  # `x in {"a", "b"}`: its repr order varies by seed
-            h.update(repr(sorted(map(repr, const))).encode())
-        else:
-            h.update(repr(const).encode())

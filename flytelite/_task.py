@@ -177,6 +177,11 @@ class Task(Generic[P, R]):
             self._version = explicit
         self._checked_in = runs_started[0]
 
+    def __flytelite_hash__(self) -> tuple[str, str]:
+        """A task passed as an input is keyed by its identity and its version (its code
+        fingerprint, or its explicit cache version)."""
+        return self.name, self.cache_version
+
     def __getstate__(self) -> dict[str, Any]:
         # A task sent to a worker (inside a shipped body) keeps its version and parts but
         # not what revalidation would read (module namespaces): the worker keys its

@@ -521,3 +521,33 @@ def test_a_fingerprint_is_computed_once_per_task_not_per_call(
     assert fl.run(fan, 50).outputs == sum(range(50))
     assert fl.run(fan, 50).outputs == sum(range(50))
     assert walks == [leaf.func]
+
+
+def test_functions_and_tasks_passed_as_inputs_are_keyed_by_their_code() -> None:
+    env = fl.TaskEnvironment("fp_inputs")
+
+    @env.task(cache=True, cache_version="1")
+    def apply(fn: Any, x: int) -> int:
+        return int(fn(x))
+
+    def make(k: int) -> Any:
+        return lambda y: y * k
+
+    assert fl.run(apply, make(2), 5).outputs == 10
+    assert fl.run(apply, make(2), 5).report[0].cache is fl.CacheStatus.HIT  # a new, equal lambda
+    assert fl.run(apply, make(3), 5).outputs == 15  # another closure value: another key
+    assert fl.run(apply, lambda y: y + 1, 5).outputs == 6  # other code
+
+    @env.task
+    def double(x: int) -> int:
+        return 2 * x
+
+    first = fl.run(apply, double, 4)
+    assert first.outputs == 8
+
+    @env.task  # the same identity, other code: a task input is keyed by its version
+    def double(x: int) -> int:  # type: ignore[no-redef]
+        return 2 * x + 1
+
+    again = fl.run(apply, double, 4)
+    assert (again.outputs, again.report[0].cache) == (9, fl.CacheStatus.POPULATED)

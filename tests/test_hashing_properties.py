@@ -215,7 +215,11 @@ def _pandas(v: Any) -> Any:
     def column(s: pd.Series) -> Any:
         dtype = s.dtype
         if isinstance(dtype, pd.CategoricalDtype):
-            extra: Any = (state(list(dtype.categories)), dtype.ordered, s.cat.codes.to_numpy().tobytes())
+            extra: Any = (
+                state(list(dtype.categories)),
+                dtype.ordered,
+                s.cat.codes.to_numpy().tobytes(),
+            )
         elif isinstance(dtype, np.dtype):
             extra = _array(s.to_numpy())
         else:

@@ -482,7 +482,7 @@ def test_other_standard_values() -> None:
     assert_told_apart(math.sqrt, math.floor, lambda x: x.__name__)
     err = refused_before_running([].append)
     assert err.type_name == "builtin_function_or_method"
-    assert refused_before_running(lambda: 1).type_name == "function"
+    assert_told_apart(lambda: 1, lambda: 2, lambda f: f())  # functions: by their code
 
 
 # -- pydantic ---------------------------------------------------------------------------------
