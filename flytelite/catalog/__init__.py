@@ -9,6 +9,7 @@ imports flytelite's hashing and errors only, never the task or engine modules.
 
 from ._async import AsyncCatalogClient as AsyncCatalogClient
 from ._async import CatalogConfig as CatalogConfig
+from ._breaker import BreakerConfig as BreakerConfig
 from ._catalog import CatalogClient as CatalogClient
 from ._catalog import FsspecCatalog as FsspecCatalog
 from ._catalog import StoredEntry as StoredEntry
@@ -30,6 +31,7 @@ from ._reservation import ReservationStatus as ReservationStatus
 
 __all__ = [
     "AsyncCatalogClient",
+    "BreakerConfig",
     "CatalogClient",
     "CatalogConfig",
     "DownloadFuture",

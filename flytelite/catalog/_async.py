@@ -19,6 +19,7 @@ from typing import Any
 
 from .._cache import CacheStatus
 from .._errors import CatalogNotStartedError
+from ._breaker import Breaker, BreakerConfig
 from ._catalog import CatalogClient, FsspecCatalog
 from ._entry import Entry, EntryProblem, dump_outputs, load_outputs
 from ._index import KEEP as INDEX_KEEP
@@ -56,6 +57,9 @@ class CatalogConfig:
         miss_index: Keep the per-task index of written keys that explains misses
             (`ReportRow.miss_reason`, `flytelite cache why`). Off: misses say
             less, and nothing is written beside the entries.
+        breaker: When the run stops contacting a store that keeps failing, and
+            for how long (calls meanwhile report `LOOKUP_FAILURE` /
+            `PUT_FAILURE` at once).
     """
 
     reader: QueueConfig = field(default_factory=QueueConfig)
@@ -63,6 +67,7 @@ class CatalogConfig:
     reservation_heartbeat_s: float = 5.0
     inline_io_below: int = 256 * 1024
     miss_index: bool = True
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
 
     def __post_init__(self) -> None:
         hb = self.reservation_heartbeat_s
@@ -102,8 +107,11 @@ class AsyncCatalogClient:
     def __init__(self, client: CatalogClient, config: CatalogConfig | None = None) -> None:
         self.client = client
         self.config = config or CatalogConfig()
-        self.reader = WorkQueue("reader", self.config.reader)
-        self.writer = WorkQueue("writer", self.config.writer)
+        where = str(getattr(client, "url", type(client).__name__))
+        self.breaker = Breaker(where, self.config.breaker)
+        """Shared by both queues: one store, one verdict on whether it is reachable."""
+        self.reader = WorkQueue("reader", self.config.reader, self.breaker)
+        self.writer = WorkQueue("writer", self.config.writer, self.breaker)
         self._started = False
         self._unique = itertools.count()
         self._inline: tuple[FsspecCatalog, LocalStore] | None = None
