@@ -13,6 +13,7 @@ import collections
 import functools
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -24,6 +25,7 @@ from ._catalog import CatalogClient, FsspecCatalog
 from ._entry import Entry, EntryProblem, dump_outputs, load_outputs
 from ._index import KEEP as INDEX_KEEP
 from ._index import IndexRecord, explain, record_for
+from ._keeper import LeaseKeeper
 from ._key import Key
 from ._messages import (
     DownloadFuture,
@@ -34,7 +36,7 @@ from ._messages import (
     UploadResult,
 )
 from ._queue import QueueConfig, WorkQueue
-from ._reservation import Reservation
+from ._reservation import Reservation, ReservationStatus
 from ._store import LocalStore
 
 __all__ = ["AsyncCatalogClient", "CatalogConfig"]
@@ -47,8 +49,9 @@ class CatalogConfig:
     Args:
         reader: The queue for lookups.
         writer: The queue for writes and reservations.
-        reservation_heartbeat_s: How often a holder of a `serialize=True`
-            reservation extends it; it expires after three missed heartbeats.
+        reservation_heartbeat_s: How often the client extends the reservations
+            it holds (from a thread of its own, whatever the event loop is
+            doing); a lease expires after three missed heartbeats.
         inline_io_below: Entries smaller than this (bytes) in a local folder are
             read and written on the event loop's thread, where the I/O costs less
             than a hand-off to a worker thread and back. `0` sends everything
@@ -112,6 +115,8 @@ class AsyncCatalogClient:
         """Shared by both queues: one store, one verdict on whether it is reachable."""
         self.reader = WorkQueue("reader", self.config.reader, self.breaker)
         self.writer = WorkQueue("writer", self.config.writer, self.breaker)
+        self.leases = LeaseKeeper(client, self.config.reservation_heartbeat_s, self.breaker)
+        """Extends every reservation this client acquired until it is released."""
         self._started = False
         self._unique = itertools.count()
         self._inline: tuple[FsspecCatalog, LocalStore] | None = None
@@ -160,6 +165,9 @@ class AsyncCatalogClient:
             await asyncio.shield(flush)
         self._started = False
         threads = self.reader.stop() + self.writer.stop()
+        keeper = self.leases.stop()
+        if keeper is not None:
+            threads.append(keeper)
         if threads:
             await asyncio.get_running_loop().run_in_executor(None, _join, threads)
 
@@ -375,30 +383,61 @@ class AsyncCatalogClient:
     # -- reservations ---------------------------------------------------------------------
 
     async def get_or_extend_reservation(self, key: Key, owner_id: str) -> Reservation:
-        """Acquire or extend `owner_id`'s reservation of `key` (through the writer queue)."""
+        """Acquire or extend `owner_id`'s reservation of `key` (through the writer queue).
+
+        Once acquired, the client keeps extending it every
+        `reservation_heartbeat_s` from its own thread until
+        `release_reservation` (or `aclose`); a caller that is cancelled while
+        waiting gives an acquired reservation up at once.
+        """
         self._check_started()
-        heartbeat = self.config.reservation_heartbeat_s
         future = self.writer.submit(
             f"reserve:{key.digest}:{owner_id}:{next(self._unique)}",
-            self.client.get_or_extend_reservation,
+            self._reserve,
             key,
             owner_id,
-            heartbeat,
+        )
+        try:
+            result: Reservation = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(lambda _: self._release_soon(key, owner_id))
+            raise
+        return result
+
+    def _reserve(self, key: Key, owner_id: str) -> Reservation:
+        asked = time.monotonic()
+        lease = self.client.get_or_extend_reservation(key, owner_id, self.leases.pace(extra=1))
+        self.leases.observe(time.monotonic() - asked)
+        if lease.status is ReservationStatus.ACQUIRED:
+            # Kept from this thread on: a busy event loop cannot let it lapse.
+            self.leases.hold(key, owner_id)
+        return lease
+
+    def _release_soon(self, key: Key, owner_id: str) -> None:
+        if self._started:
+            self.writer.submit(
+                f"release:{key.digest}:{owner_id}:{next(self._unique)}",
+                self._release,
+                key,
+                owner_id,
+                fail=_ignore,
+            )
+
+    async def release_reservation(self, key: Key, owner_id: str) -> Reservation:
+        """Give up `owner_id`'s reservation of `key` (and stop extending it)."""
+        self._check_started()
+        future = self.writer.submit(
+            f"release:{key.digest}:{owner_id}:{next(self._unique)}",
+            self._release,
+            key,
+            owner_id,
         )
         result: Reservation = await future
         return result
 
-    async def release_reservation(self, key: Key, owner_id: str) -> Reservation:
-        """Give up `owner_id`'s reservation of `key`."""
-        self._check_started()
-        future = self.writer.submit(
-            f"release:{key.digest}:{owner_id}:{next(self._unique)}",
-            self.client.release_reservation,
-            key,
-            owner_id,
-        )
-        result: Reservation = await future
-        return result
+    def _release(self, key: Key, owner_id: str) -> Reservation:
+        self.leases.drop(key, owner_id)
+        return self.client.release_reservation(key, owner_id)
 
     def stats(self) -> dict[str, int]:
         """Requests submitted and store calls executed per queue (dedup shows as the gap)."""
