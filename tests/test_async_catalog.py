@@ -465,3 +465,32 @@ def test_a_caller_cancelled_while_acquiring_gives_the_reservation_up(tmp_path: P
         assert other.status is ReservationStatus.ACQUIRED
 
     asyncio.run(main())
+
+
+def test_a_lookup_after_a_finished_upload_sees_it(tmp_path: Path) -> None:
+    # Read-your-writes: a download issued after an upload of the same key has
+    # completed must not join a download of it that started before the upload.
+    gate = threading.Event()
+
+    class ReadThenWait(FsspecCatalog):
+        def get(self, key: Key) -> Entry | None:
+            found = super().get(key)  # what the store held when the lookup began
+            gate.wait(10)
+            return found
+
+    catalog = ReadThenWait(str(tmp_path))
+    (key,) = keys(1)
+    config = CatalogConfig(inline_io_below=0)  # every request through the queues
+
+    async def main() -> tuple[Any, Any]:
+        async with AsyncCatalogClient(catalog, config) as client:
+            early = client.download(DownloadRequest(key))  # held at the gate
+            await asyncio.sleep(0.05)
+            await client.upload(UploadRequest(key, "value"))
+            late = client.download(DownloadRequest(key))
+            gate.set()
+            return (await early).results[0], (await late).results[0]
+
+    early, late = asyncio.run(main())
+    assert late.status is HIT and late.entry is not None and late.entry.outputs == "value"
+    assert early.status is MISS  # it read the store before the write

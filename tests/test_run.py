@@ -639,3 +639,28 @@ def test_a_task_called_from_a_thread_a_body_started_warns_and_the_context_fix_wo
     run = fl.run(with_context, 3)
     assert run.outputs == [1, 2, 3]
     assert [r.cache for r in run.report.by_task("leaf")] == [fl.CacheStatus.POPULATED] * 3
+
+
+def test_a_run_keeps_the_applications_own_gc_freeze() -> None:
+    import gc
+
+    env = fl.TaskEnvironment("gc_frozen")
+
+    @env.task
+    def noop() -> int:
+        return 1
+
+    gc.freeze()  # the pre-fork idiom: everything so far stays out of collections
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        threshold = gc.get_threshold()
+        fl.run(noop, progress=False)
+        assert gc.get_freeze_count() == frozen
+        assert gc.get_threshold() == threshold
+        gc.set_threshold(1000, 10, 10)  # the application's own thresholds...
+        assert fl.run(noop, progress=False).outputs == 1
+        assert gc.get_threshold() == (1000, 10, 10)  # ...are what a run restores
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

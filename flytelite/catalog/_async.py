@@ -135,6 +135,7 @@ class AsyncCatalogClient:
         self._known: dict[str, collections.deque[IndexRecord]] = {}
         self._producers: frozenset[str] = frozenset()  # runs that wrote through this client
         self._flushes: list[asyncio.Future[Any]] = []
+        self._writes: dict[str, int] = {}  # uploads finished per key digest (read-your-writes)
         self._flush_timer: asyncio.TimerHandle | None = None
 
     async def __aenter__(self) -> AsyncCatalogClient:
@@ -188,8 +189,11 @@ class AsyncCatalogClient:
         for r in requests:
             future = self._read_inline(r) if self._inline is not None else None
             if future is None:
+                # Writes finished for this key are part of the id: a lookup issued
+                # after an upload completed never joins one that started before it.
+                written = self._writes.get(r.key.digest, 0)
                 future = self.reader.submit(
-                    f"get:{r.key.digest}:{r.max_age}",
+                    f"get:{r.key.digest}:{r.max_age}:{written}",
                     self._download,
                     r,
                     fail=functools.partial(_lookup_failure, r.key),
@@ -220,9 +224,16 @@ class AsyncCatalogClient:
         """Queue writes; returns at once."""
         self._check_started()
         future = self._upload_future(requests)
-        for f in future._futures:
-            f.add_done_callback(lambda _: self._schedule_flush())
+        for r, f in zip(requests, future._futures):
+            if f.done():  # written on this thread already
+                self._uploaded(r.key.digest, f)
+            else:  # registered before any caller awaits `f`: it runs before they resume
+                f.add_done_callback(functools.partial(self._uploaded, r.key.digest))
         return future
+
+    def _uploaded(self, digest: str, _: asyncio.Future[Any]) -> None:
+        self._writes[digest] = self._writes.get(digest, 0) + 1
+        self._schedule_flush()
 
     def _upload_future(self, requests: tuple[UploadRequest, ...]) -> UploadFuture:
         futures = []

@@ -250,8 +250,8 @@ class MissIndex:
             raw = json.loads(data)
             codes = raw.get("codes")
             return [IndexRecord.from_json(r, codes) for r in raw["records"]]
-        except (ValueError, KeyError, TypeError, AttributeError, OSError):
-            return []
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError):
+            return []  # not an index flytelite wrote: it only loses reasons
 
     def add(self, records: list[IndexRecord]) -> None:
         """Merge records into their tasks' indexes, keeping the newest `keep` per task."""

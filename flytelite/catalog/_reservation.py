@@ -82,7 +82,7 @@ class Reservations:
                 float(raw["heartbeat_s"]),
                 generation,
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             # Not a lease flytelite wrote: treat it as long expired.
             return Reservation(ReservationStatus.EXISTS, "", 0.0, 0.0, generation)
 
