@@ -29,7 +29,15 @@ from ._errors import NonRetryableError, RunContextError, TaskTimeoutError
 from ._memo import Lease, RunCatalog, settle
 from ._report import Report, ReportRow, RunObserver
 from ._task import Task
-from .catalog import AsyncCatalogClient, CatalogClient, CatalogConfig, DownloadResult, Key
+from .catalog import (
+    AsyncCatalogClient,
+    CatalogClient,
+    CatalogConfig,
+    DownloadResult,
+    Key,
+    MissKind,
+    MissReason,
+)
 
 __all__ = ["Engine"]
 
@@ -281,7 +289,7 @@ class Engine:
         override = policy.behavior == "override"
         lookup_failed = False
         if override:
-            row.miss_reason = "behavior override"
+            row.miss_reason = MissReason(MissKind.OVERRIDE, "behavior override")
         else:
             found = await memo.lookup(key, max_age)
             if found.hit:
@@ -290,9 +298,14 @@ class Engine:
             lookup_failed = found.status is CacheStatus.LOOKUP_FAILURE
             if lookup_failed:
                 error = found.error
-                row.miss_reason = f"lookup failure of the store ({type(error).__name__}: {error})"
+                row.miss_reason = MissReason(
+                    MissKind.LOOKUP_FAILURE,
+                    f"lookup failure of the store ({type(error).__name__}: {error})",
+                    error_type=type(error).__name__,
+                    error=str(error),
+                )
             else:
-                row.miss_reason = found.reason or "no entry"
+                row.miss_reason = found.reason or MissReason(MissKind.UNKNOWN, "no entry")
         lease: Lease | None = None
         # A serialized sync body asks for its reservation only once it has a thread
         # slot, so that this process holds leases only for keys it is executing.
@@ -307,7 +320,9 @@ class Engine:
                 return turn.outputs
             lease = turn
             if waited:
-                row.miss_reason = "another process held the reservation and failed"
+                row.miss_reason = MissReason(
+                    MissKind.HOLDER_FAILED, "another process held the reservation and failed"
+                )
         try:
             row.cache = CacheStatus.LOOKUP_FAILURE if lookup_failed else CacheStatus.MISS
             cancelled = False

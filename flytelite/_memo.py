@@ -111,7 +111,7 @@ class RunCatalog:
                 f"the cache at {self.where} could not be read ({type(error).__name__}: {error}); "
                 f"tasks execute without it.",
             )
-        elif result.reason is not None and "signature refused" in result.reason:
+        elif result.reason is not None and result.reason.signature_refused:
             self.warn(
                 "signature",
                 f"the cache at {self.where} holds entries that are unsigned or not signed "

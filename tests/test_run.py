@@ -656,7 +656,8 @@ def test_a_run_keeps_the_applications_own_gc_freeze() -> None:
         assert frozen > 0
         threshold = gc.get_threshold()
         fl.run(noop, progress=False)
-        assert gc.get_freeze_count() == frozen
+        # Still frozen (`unfreeze` would empty it); frozen objects freed meanwhile leave it.
+        assert frozen * 0.9 < gc.get_freeze_count() <= frozen
         assert gc.get_threshold() == threshold
         gc.set_threshold(1000, 10, 10)  # the application's own thresholds...
         assert fl.run(noop, progress=False).outputs == 1

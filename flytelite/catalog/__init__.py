@@ -26,6 +26,8 @@ from ._messages import UploadRequest as UploadRequest
 from ._messages import UploadResponse as UploadResponse
 from ._messages import UploadResult as UploadResult
 from ._queue import QueueConfig as QueueConfig
+from ._reasons import MissKind as MissKind
+from ._reasons import MissReason as MissReason
 from ._reservation import Reservation as Reservation
 from ._reservation import ReservationStatus as ReservationStatus
 
@@ -41,6 +43,8 @@ __all__ = [
     "Entry",
     "FsspecCatalog",
     "Key",
+    "MissKind",
+    "MissReason",
     "QueueConfig",
     "Reservation",
     "ReservationStatus",

@@ -36,6 +36,7 @@ from ._messages import (
     UploadResult,
 )
 from ._queue import QueueConfig, WorkQueue
+from ._reasons import MissKind, MissReason, unreadable
 from ._reservation import Reservation, ReservationStatus
 from ._store import LocalStore
 
@@ -292,15 +293,14 @@ class AsyncCatalogClient:
             # One read tells both the entry and, on a miss, what was wrong with it.
             found = self.client.inspect(key)  # errors: retried, then `_lookup_failure`
             if not isinstance(found, Entry):
-                reason = f"entry unreadable: {found.reason}" if found else None
+                reason = unreadable(found.reason) if found else None
                 return DownloadResult(
                     key, CacheStatus.MISS, reason=reason or self._compare_with_index(key)
                 )
             try:
                 entry: Entry | None = load_outputs(found)
             except EntryProblem as problem:
-                reason = f"entry unreadable: {problem.reason}"
-                return DownloadResult(key, CacheStatus.MISS, reason=reason)
+                return DownloadResult(key, CacheStatus.MISS, reason=unreadable(problem.reason))
         else:  # a user's client: its own `get`, then `inspect` only to explain a miss
             entry = self.client.get(key)
         if entry is None:
@@ -309,11 +309,16 @@ class AsyncCatalogClient:
             return DownloadResult(
                 key,
                 CacheStatus.MISS,
-                reason=f"entry expired (age {entry.age:.1f} s > max_age {request.max_age:g} s)",
+                reason=MissReason(
+                    MissKind.EXPIRED,
+                    f"entry expired (age {entry.age:.1f} s > max_age {request.max_age:g} s)",
+                    age=entry.age,
+                    max_age=request.max_age,
+                ),
             )
         return DownloadResult(key, CacheStatus.HIT, entry=entry)
 
-    def _explain(self, key: Key) -> str | None:
+    def _explain(self, key: Key) -> MissReason | None:
         """Why `get` found nothing usable (misses only; at most one more small read)."""
         inspect = getattr(self.client, "inspect", None)
         try:
@@ -321,12 +326,12 @@ class AsyncCatalogClient:
         except Exception:
             found = None
         if isinstance(found, EntryProblem):
-            return f"entry unreadable: {found.reason}"
+            return unreadable(found.reason)
         if isinstance(found, Entry):  # checked, yet `get` refused it: it does not load here
-            return "entry unreadable: its outputs cannot be loaded"
+            return unreadable("its outputs cannot be loaded")
         return self._compare_with_index(key)
 
-    def _compare_with_index(self, key: Key) -> str | None:
+    def _compare_with_index(self, key: Key) -> MissReason | None:
         read = getattr(self.client, "index_records", None)
         if read is None or not self.config.miss_index:
             return None
