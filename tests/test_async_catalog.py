@@ -494,3 +494,57 @@ def test_a_lookup_after_a_finished_upload_sees_it(tmp_path: Path) -> None:
     early, late = asyncio.run(main())
     assert late.status is HIT and late.entry is not None and late.entry.outputs == "value"
     assert early.status is MISS  # it read the store before the write
+
+
+class Delegating:
+    """A user's own client (no subclass): it wraps a catalog and declares the
+    explaining capability by implementing its three methods."""
+
+    def __init__(self, inner: FsspecCatalog, *, explains: bool) -> None:
+        self.inner = inner
+        if explains:
+            self.inspect = inner.inspect
+            self.index_records = inner.index_records
+            self.add_index_records = inner.add_index_records
+
+    def get(self, key: Key) -> Entry | None:
+        return self.inner.get(key)
+
+    def put(self, key: Key, outputs: Any, *, producer: str = "", max_age: Any = None) -> Any:
+        return self.inner.put(key, outputs, producer=producer, max_age=max_age)
+
+    def update(self, key: Key, outputs: Any, *, producer: str = "") -> Any:
+        return self.inner.update(key, outputs, producer=producer)
+
+    def get_or_extend_reservation(self, key: Key, owner_id: str, heartbeat_s: float) -> Any:
+        return self.inner.get_or_extend_reservation(key, owner_id, heartbeat_s)
+
+    def release_reservation(self, key: Key, owner_id: str) -> Any:
+        return self.inner.release_reservation(key, owner_id)
+
+
+@pytest.mark.parametrize("explains", [True, False])
+def test_a_users_client_with_the_capability_gets_the_same_miss_reasons(
+    tmp_path: Path, explains: bool
+) -> None:
+    from flytelite.catalog import ExplainingClient
+
+    inner = FsspecCatalog(str(tmp_path))
+    client = Delegating(inner, explains=explains)
+    assert isinstance(client, ExplainingClient) is explains
+    first, second, third = (Key("env.t", "1", {"x": x}) for x in (1, 2, 3))
+
+    async def lookups(catalog: Any, *ks: Key) -> list[Any]:
+        async with AsyncCatalogClient(catalog) as c:
+            return [(await c.download(DownloadRequest(k))).results[0].reason for k in ks]
+
+    async def write(catalog: Any, key: Key) -> None:
+        async with AsyncCatalogClient(catalog) as c:
+            await c.upload(UploadRequest(key, 1, producer="earlier-run"))
+
+    asyncio.run(write(client if explains else inner, first))  # indexed either way
+    inner.store.write(inner.entry_path(third), [b"not an entry"], exclusive=False)
+    mine = asyncio.run(lookups(client, second, third))
+    builtin = asyncio.run(lookups(inner, second, third))
+    assert builtin == ["input 'x' changed", "entry unreadable: foreign format"]
+    assert mine == (builtin if explains else [None, None])

@@ -15,6 +15,9 @@ from ._catalog import FsspecCatalog as FsspecCatalog
 from ._catalog import StoredEntry as StoredEntry
 from ._catalog import default_cache_url as default_cache_url
 from ._entry import Entry as Entry
+from ._entry import EntryProblem as EntryProblem
+from ._explain import ExplainingClient as ExplainingClient
+from ._index import IndexRecord as IndexRecord
 from ._key import Key as Key
 from ._messages import DownloadFuture as DownloadFuture
 from ._messages import DownloadRequest as DownloadRequest
@@ -41,7 +44,10 @@ __all__ = [
     "DownloadResponse",
     "DownloadResult",
     "Entry",
+    "EntryProblem",
+    "ExplainingClient",
     "FsspecCatalog",
+    "IndexRecord",
     "Key",
     "MissKind",
     "MissReason",

@@ -9,7 +9,6 @@ requests in flight share one store call.
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import itertools
 import threading
@@ -23,8 +22,7 @@ from .._errors import CatalogNotStartedError
 from ._breaker import Breaker, BreakerConfig
 from ._catalog import CatalogClient, FsspecCatalog
 from ._entry import Entry, EntryProblem, dump_outputs, load_outputs
-from ._index import KEEP as INDEX_KEEP
-from ._index import IndexRecord, explain, record_for
+from ._explain import MissExplainer
 from ._keeper import LeaseKeeper
 from ._key import Key
 from ._messages import (
@@ -94,6 +92,13 @@ def _put_failure(key: Key, error: Exception) -> UploadResult:
     return UploadResult(key, CacheStatus.PUT_FAILURE, error=error)
 
 
+def _inherits(client: object, *names: str) -> bool:
+    """Whether `client` uses `FsspecCatalog`'s own methods `names` (no override)."""
+    return isinstance(client, FsspecCatalog) and all(
+        getattr(type(client), n) is getattr(FsspecCatalog, n) for n in names
+    )
+
+
 def _join(threads: list[threading.Thread]) -> None:
     for thread in threads:
         thread.join()
@@ -120,21 +125,22 @@ class AsyncCatalogClient:
         """Extends every reservation this client acquired until it is released."""
         self._started = False
         self._unique = itertools.count()
+        self.explainer = MissExplainer(client, index=self.config.miss_index)
+        """Why lookups missed; its records of this run's writes are flushed in batches."""
+        # What the client lets this one do itself, decided once: where `get` is
+        # `FsspecCatalog`'s own, one `inspect` read tells the entry and, on a miss,
+        # what was wrong; where `get`, `put` and `update` are all its own, small
+        # entries in a local folder are read and written on the loop's thread.
+        self._inspect_is_get = _inherits(client, "get", "inspect")
         self._inline: tuple[FsspecCatalog, LocalStore] | None = None
         if (
-            type(client) is FsspecCatalog
+            isinstance(client, FsspecCatalog)
+            and _inherits(client, "get", "inspect", "put", "update")
+            and _inherits(client, "put_pickled", "update_pickled")
             and isinstance(client.store, LocalStore)
             and self.config.inline_io_below > 0
         ):
             self._inline = (client, client.store)
-        # The miss index: records of this run's writes wait here to be written in
-        # batches, and each task's index is read at most once per run.
-        self._lock = threading.Lock()
-        self._pending: list[IndexRecord] = []
-        # Per task, the newest records only (as many as the index keeps), so that
-        # explaining a miss costs the same in a run's first call and its 100,000th.
-        self._known: dict[str, collections.deque[IndexRecord]] = {}
-        self._producers: frozenset[str] = frozenset()  # runs that wrote through this client
         self._flushes: list[asyncio.Future[Any]] = []
         self._writes: dict[str, int] = {}  # uploads finished per key digest (read-your-writes)
         self._flush_timer: asyncio.TimerHandle | None = None
@@ -211,7 +217,7 @@ class AsyncCatalogClient:
         try:
             if size is None:  # no entry: `get` would find none either
                 result = DownloadResult(
-                    request.key, CacheStatus.MISS, reason=self._compare_with_index(request.key)
+                    request.key, CacheStatus.MISS, reason=self.explainer.against_index(request.key)
                 )
             else:
                 result = self._download(request)
@@ -284,27 +290,28 @@ class AsyncCatalogClient:
                 key, payload, producer=request.producer, max_age=request.max_age
             )
         if status is CacheStatus.POPULATED:
-            self._remember(key, request.producer)
+            self.explainer.written(key, request.producer)
         return UploadResult(key, status)
 
     def _download(self, request: DownloadRequest) -> DownloadResult:
         key = request.key
-        if type(self.client) is FsspecCatalog:
+        if self._inspect_is_get:
+            assert isinstance(self.client, FsspecCatalog)
             # One read tells both the entry and, on a miss, what was wrong with it.
             found = self.client.inspect(key)  # errors: retried, then `_lookup_failure`
             if not isinstance(found, Entry):
                 reason = unreadable(found.reason) if found else None
                 return DownloadResult(
-                    key, CacheStatus.MISS, reason=reason or self._compare_with_index(key)
+                    key, CacheStatus.MISS, reason=reason or self.explainer.against_index(key)
                 )
             try:
                 entry: Entry | None = load_outputs(found)
             except EntryProblem as problem:
                 return DownloadResult(key, CacheStatus.MISS, reason=unreadable(problem.reason))
-        else:  # a user's client: its own `get`, then `inspect` only to explain a miss
+        else:  # a user's `get`, then its `inspect` (if it has one) to explain a miss
             entry = self.client.get(key)
         if entry is None:
-            return DownloadResult(key, CacheStatus.MISS, reason=self._explain(key))
+            return DownloadResult(key, CacheStatus.MISS, reason=self.explainer.after_get(key))
         if request.max_age is not None and entry.age > request.max_age:
             return DownloadResult(
                 key,
@@ -318,67 +325,21 @@ class AsyncCatalogClient:
             )
         return DownloadResult(key, CacheStatus.HIT, entry=entry)
 
-    def _explain(self, key: Key) -> MissReason | None:
-        """Why `get` found nothing usable (misses only; at most one more small read)."""
-        inspect = getattr(self.client, "inspect", None)
-        try:
-            found = inspect(key) if inspect is not None else None
-        except Exception:
-            found = None
-        if isinstance(found, EntryProblem):
-            return unreadable(found.reason)
-        if isinstance(found, Entry):  # checked, yet `get` refused it: it does not load here
-            return unreadable("its outputs cannot be loaded")
-        return self._compare_with_index(key)
-
-    def _compare_with_index(self, key: Key) -> MissReason | None:
-        read = getattr(self.client, "index_records", None)
-        if read is None or not self.config.miss_index:
-            return None
-        with self._lock:
-            known = self._known.get(key.identifier)
-        if known is None:
-            try:
-                loaded = read(key.identifier)
-            except Exception:
-                loaded = []
-            with self._lock:
-                known = self._known.setdefault(
-                    key.identifier, collections.deque(loaded, maxlen=INDEX_KEEP)
-                )
-        with self._lock:
-            records = list(known)
-        return explain(record_for(key, ""), records, this_run=self._producers)
-
-    def _remember(self, key: Key, producer: str) -> None:
-        """Queue the written key's components for the index (called on worker threads)."""
-        if getattr(self.client, "add_index_records", None) is None or not self.config.miss_index:
-            return
-        record = record_for(key, producer)
-        with self._lock:
-            if producer not in self._producers:
-                self._producers = self._producers | {producer}
-            self._pending.append(record)
-            known = self._known.get(key.identifier)
-            if known is not None:
-                known.append(record)
-
     def _schedule_flush(self) -> None:
-        if self._flush_timer is None and self._pending:
+        if self._flush_timer is None and self.explainer.has_pending:
             loop = asyncio.get_running_loop()
             self._flush_timer = loop.call_later(_INDEX_FLUSH_S, self._flush_index)
 
     def _flush_index(self) -> None:
         """Write pending index records, batched, through the writer queue."""
         self._flush_timer = None
-        with self._lock:
-            pending, self._pending = self._pending, []
-        if pending and self._started:
+        pending = self.explainer.take_pending()
+        if pending and self._started and self.explainer.client is not None:
             self._flushes = [f for f in self._flushes if not f.done()]
             self._flushes.append(
                 self.writer.submit(
                     f"index:{next(self._unique)}",
-                    self.client.add_index_records,  # type: ignore[attr-defined]
+                    self.explainer.client.add_index_records,
                     pending,
                     fail=_ignore,  # the index is advisory: a failed write only loses reasons
                 )
@@ -393,7 +354,7 @@ class AsyncCatalogClient:
                 key, request.outputs, producer=request.producer, max_age=request.max_age
             )
         if status is CacheStatus.POPULATED:
-            self._remember(key, request.producer)
+            self.explainer.written(key, request.producer)
         return UploadResult(key, status)
 
     # -- reservations ---------------------------------------------------------------------
