@@ -7,8 +7,9 @@ Layers, each importing only those above it:
     catalog/                 keys, entries, stores (local folder or any fsspec URL)
     _task, _context          the task model, the run context
     _environment             `TaskEnvironment`: the decorators and their options
-    _engine, _report, _memo  what happens to each call inside a run
-    _dynamic                 dynamic workflows: compiled specs, cached, run as DAGs
+    _keys, _engine, _report  cache keys, and what happens to each call inside a run
+    _memo                    the run's view of the catalog
+    dynamic/                 dynamic workflows: compiled specs, cached, run as DAGs
     _run, _map               `fl.run` and `fl.map`, the public entry points
 """
 
@@ -16,10 +17,6 @@ import typing as _typing
 
 from ._cache import Cache as Cache
 from ._cache import CacheStatus as CacheStatus
-from ._dynamic import DynamicTask as DynamicTask
-from ._dynamic import Promise as Promise
-from ._dynamic import WorkflowSpec as WorkflowSpec
-from ._dynamic import WorkflowWarning as WorkflowWarning
 from ._environment import TaskEnvironment as TaskEnvironment
 from ._errors import CatalogNotStartedError as CatalogNotStartedError
 from ._errors import CatalogWarning as CatalogWarning
@@ -50,6 +47,10 @@ from ._run import run as run
 from ._task import AsyncTask as AsyncTask
 from ._task import SyncTask as SyncTask
 from ._task import Task as Task
+from .dynamic import DynamicTask as DynamicTask
+from .dynamic import Promise as Promise
+from .dynamic import WorkflowSpec as WorkflowSpec
+from .dynamic import WorkflowWarning as WorkflowWarning
 
 if _typing.TYPE_CHECKING:
     from ._dask import DaskExecutor as DaskExecutor

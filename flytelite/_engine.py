@@ -26,6 +26,7 @@ import anyio.to_thread
 from ._cache import CacheStatus
 from ._context import Executor
 from ._errors import NonRetryableError, RunContextError, TaskTimeoutError
+from ._keys import cache_key
 from ._memo import Lease, RunCatalog, settle
 from ._report import Report, ReportRow, RunObserver
 from ._task import Task
@@ -228,20 +229,7 @@ class Engine:
                 del active[me]
 
     async def _cached(self, task: Task[..., Any], inputs: dict[str, Any], row: ReportRow) -> Any:
-        policy = task.cache
-        assert policy is not None
-        keyed = inputs
-        if policy.ignored_inputs:
-            keyed = {k: v for k, v in inputs.items() if k not in policy.ignored_inputs}
-        key = Key(
-            task.name,
-            task.cache_version,
-            keyed,
-            signature=task.signature_token,
-            hash_methods=task.hash_methods,
-            auto_version=policy.version is None,
-            code_parts=task.fingerprint.parts,
-        )
+        key = cache_key(task, inputs)
         row.key = key.digest
         while True:  # join an identical call already executing in this run
             shared = self._inflight.get(key.digest)
