@@ -10,6 +10,7 @@ Layers, each importing only those above it:
     _keys, _engine, _report  cache keys, and what happens to each call inside a run
     _memo                    the run's view of the catalog
     dynamic/                 dynamic workflows: compiled specs, cached, run as DAGs
+    executors/               process and Dask executors: bodies in other processes
     _run, _map               `fl.run` and `fl.map`, the public entry points
 """
 
@@ -53,7 +54,7 @@ from .dynamic import WorkflowSpec as WorkflowSpec
 from .dynamic import WorkflowWarning as WorkflowWarning
 
 if _typing.TYPE_CHECKING:
-    from ._dask import DaskExecutor as DaskExecutor
+    from .executors._dask import DaskExecutor as DaskExecutor
 
 __version__ = "0.1.0"
 
@@ -102,7 +103,7 @@ __all__ = [
 def __getattr__(name: str) -> _typing.Any:
     # The executors load on first use, not with `import flytelite`.
     if name == "DaskExecutor":
-        from ._dask import DaskExecutor
+        from .executors._dask import DaskExecutor
 
         DaskExecutor.__module__ = __name__
         globals()[name] = DaskExecutor

@@ -155,7 +155,7 @@ class Engine:
         """The run's event loop state and catalog client, open for calls while inside.
 
         A run has one session around its root call; a body shipped to a worker opens
-        one in the worker for the task calls it makes (`_remote`)."""
+        one in the worker for the task calls it makes (`executors._remote`)."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._thread_slots = asyncio.Semaphore(self.max_threads)
@@ -382,7 +382,7 @@ class Engine:
     ) -> Any:
         """A body on another process or machine: the tasks it calls there use this run's
         catalog, and their report rows join this run's report."""
-        from ._remote import ROWS, Outcome, RemoteBody
+        from .executors._remote import ROWS, Outcome, RemoteBody
 
         func: Any = task.func
         if self._catalog_ships():
