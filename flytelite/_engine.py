@@ -29,6 +29,7 @@ from ._errors import NonRetryableError, RunContextError, TaskTimeoutError
 from ._keys import cache_key
 from ._memo import Lease, RunCatalog, settle
 from ._report import Report, ReportRow, RunObserver
+from ._retry import backoff
 from ._task import Task
 from .catalog import AsyncCatalogClient, CatalogClient, CatalogConfig, DownloadResult, Key
 
@@ -361,7 +362,7 @@ class Engine:
             except Exception:
                 if attempt > task.retries:
                     raise
-            await asyncio.sleep(min(_BACKOFF_BASE * 2 ** (attempt - 1), _BACKOFF_MAX))
+            await asyncio.sleep(backoff(attempt - 1, base=_BACKOFF_BASE, cap=_BACKOFF_MAX))
 
     def _runs_in_thread(self, task: Task[..., Any]) -> bool:
         """Whether the body runs in one of this run's worker threads."""
