@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import flytelite as fl
-from flytelite._dynamic import _stale
 from flytelite.catalog import FsspecCatalog
+from flytelite.dynamic._task import _bind_tasks
 
 SIZES = (1_000, 10_000)
 BLOCK = 10  # nodes per block of the workflow
@@ -239,7 +239,7 @@ def measure(n: int, repeats: int, folder: Path) -> Figures:
 
     def load_checked() -> fl.WorkflowSpec:
         loaded = load()
-        assert _stale(loaded) is None
+        assert _bind_tasks(loaded) is None
         return loaded
 
     assert load() == spec and str(load()) == str(spec)  # the stored spec is the compiled one

@@ -36,7 +36,7 @@ from importlib.util import find_spec
 from typing import Any
 
 import flytelite as fl
-from flytelite._executors import shared_process_executor
+from flytelite.executors._resolve import shared_process_executor
 
 SEQUENTIAL_CALLS = 20
 TARGET_PROCESS_S = 2.4  # 8 x 0.5 s on 2 cores

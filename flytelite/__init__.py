@@ -7,8 +7,10 @@ Layers, each importing only those above it:
     catalog/                 keys, entries, stores (local folder or any fsspec URL)
     _task, _context          the task model, the run context
     _environment             `TaskEnvironment`: the decorators and their options
-    _engine, _report, _memo  what happens to each call inside a run
-    _dynamic                 dynamic workflows: compiled specs, cached, run as DAGs
+    _keys, _engine, _report  cache keys, and what happens to each call inside a run
+    _memo                    the run's view of the catalog
+    dynamic/                 dynamic workflows: compiled specs, cached, run as DAGs
+    executors/               process and Dask executors: bodies in other processes
     _run, _map               `fl.run` and `fl.map`, the public entry points
 """
 
@@ -16,10 +18,6 @@ import typing as _typing
 
 from ._cache import Cache as Cache
 from ._cache import CacheStatus as CacheStatus
-from ._dynamic import DynamicTask as DynamicTask
-from ._dynamic import Promise as Promise
-from ._dynamic import WorkflowSpec as WorkflowSpec
-from ._dynamic import WorkflowWarning as WorkflowWarning
 from ._environment import TaskEnvironment as TaskEnvironment
 from ._errors import CatalogNotStartedError as CatalogNotStartedError
 from ._errors import CatalogWarning as CatalogWarning
@@ -50,9 +48,13 @@ from ._run import run as run
 from ._task import AsyncTask as AsyncTask
 from ._task import SyncTask as SyncTask
 from ._task import Task as Task
+from .dynamic import DynamicTask as DynamicTask
+from .dynamic import Promise as Promise
+from .dynamic import WorkflowSpec as WorkflowSpec
+from .dynamic import WorkflowWarning as WorkflowWarning
 
 if _typing.TYPE_CHECKING:
-    from ._dask import DaskExecutor as DaskExecutor
+    from .executors._dask import DaskExecutor as DaskExecutor
 
 __version__ = "0.1.0"
 
@@ -101,7 +103,7 @@ __all__ = [
 def __getattr__(name: str) -> _typing.Any:
     # The executors load on first use, not with `import flytelite`.
     if name == "DaskExecutor":
-        from ._dask import DaskExecutor
+        from .executors._dask import DaskExecutor
 
         DaskExecutor.__module__ = __name__
         globals()[name] = DaskExecutor

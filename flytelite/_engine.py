@@ -26,8 +26,10 @@ import anyio.to_thread
 from ._cache import CacheStatus
 from ._context import Executor
 from ._errors import NonRetryableError, RunContextError, TaskTimeoutError
+from ._keys import cache_key
 from ._memo import Lease, RunCatalog, settle
 from ._report import Report, ReportRow, RunObserver
+from ._retry import backoff
 from ._task import Task
 from .catalog import (
     AsyncCatalogClient,
@@ -162,7 +164,7 @@ class Engine:
         """The run's event loop state and catalog client, open for calls while inside.
 
         A run has one session around its root call; a body shipped to a worker opens
-        one in the worker for the task calls it makes (`_remote`)."""
+        one in the worker for the task calls it makes (`executors._remote`)."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._thread_slots = asyncio.Semaphore(self.max_threads)
@@ -236,20 +238,7 @@ class Engine:
                 del active[me]
 
     async def _cached(self, task: Task[..., Any], inputs: dict[str, Any], row: ReportRow) -> Any:
-        policy = task.cache
-        assert policy is not None
-        keyed = inputs
-        if policy.ignored_inputs:
-            keyed = {k: v for k, v in inputs.items() if k not in policy.ignored_inputs}
-        key = Key(
-            task.name,
-            task.cache_version,
-            keyed,
-            signature=task.signature_token,
-            hash_methods=task.hash_methods,
-            auto_version=policy.version is None,
-            code_parts=task.fingerprint.parts,
-        )
+        key = cache_key(task, inputs)
         row.key = key.digest
         while True:  # join an identical call already executing in this run
             shared = self._inflight.get(key.digest)
@@ -388,7 +377,7 @@ class Engine:
             except Exception:
                 if attempt > task.retries:
                     raise
-            await asyncio.sleep(min(_BACKOFF_BASE * 2 ** (attempt - 1), _BACKOFF_MAX))
+            await asyncio.sleep(backoff(attempt - 1, base=_BACKOFF_BASE, cap=_BACKOFF_MAX))
 
     def _runs_in_thread(self, task: Task[..., Any]) -> bool:
         """Whether the body runs in one of this run's worker threads."""
@@ -409,7 +398,7 @@ class Engine:
     ) -> Any:
         """A body on another process or machine: the tasks it calls there use this run's
         catalog, and their report rows join this run's report."""
-        from ._remote import ROWS, Outcome, RemoteBody
+        from .executors._remote import ROWS, Outcome, RemoteBody
 
         func: Any = task.func
         if self._catalog_ships():

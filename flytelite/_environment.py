@@ -136,7 +136,7 @@ class _Options:
 
     def make_dynamic(self, func: Callable[..., Any]) -> Task[..., Any]:
         # Dynamic workflows plug into the task model from their own module.
-        from ._dynamic import make_dynamic
+        from .dynamic import make_dynamic
 
         _, policy, timeout = self.check(func)
         task = make_dynamic(self.env.name, func, policy, self.retries, timeout)

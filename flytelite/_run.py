@@ -140,9 +140,9 @@ class _RunFunction:
         """The awaitable form of `fl.run`."""
         # The engine and its helpers load on the first run, not with `import flytelite`.
         from ._engine import Engine
-        from ._executors import resolve as resolve_executor
         from ._progress import make_progress
         from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
+        from .executors._resolve import resolve as resolve_executor
 
         self._check_not_nested()
         _check_root(task, args, kwargs)

@@ -19,8 +19,8 @@ import cloudpickle
 import pytest
 
 import flytelite as fl
-from flytelite._dynamic import Literal, Many, Mapping_, Node, Ref
 from flytelite.catalog import FsspecCatalog
+from flytelite.dynamic import Constant, Many, MappingOf, Node, Ref
 
 HIT, MISS, POPULATED, SKIPPED = (
     fl.CacheStatus.HIT,
@@ -308,16 +308,16 @@ def test_a_stored_spec_refers_to_tasks_by_identity_and_round_trips() -> None:
     }
     assert loaded == spec and str(loaded) == str(spec)
     assert loaded.nodes == spec.nodes and loaded.output == spec.output
-    assert loaded.nodes[0].inputs == {"x": Literal(0), "opts": Literal({"scale": 2})}
+    assert loaded.nodes[0].inputs == {"x": Constant(0), "opts": Constant({"scale": 2})}
     assert loaded.nodes[4].inputs["xs"] == Many(list, (Ref("n0"), Ref("n1"), Ref("n2")))
-    assert loaded.nodes[4].inputs["extra"] == Mapping_(dict, (("k", Ref("n3")),))
+    assert loaded.nodes[4].inputs["extra"] == MappingOf(dict, (("k", Ref("n3")),))
     assert loaded.nodes[4].upstream == ["n0", "n1", "n2", "n3"]
 
 
 def test_a_spec_can_be_built_from_nodes() -> None:
     nodes = [
-        Node("load", "dyn.slow", "1", {"i": Literal(1)}),
-        Node("sum", "dyn.total", "1", {"xs": Many(list, (Ref("load"),)), "extra": Literal({})}),
+        Node("load", "dyn.slow", "1", {"i": Constant(1)}),
+        Node("sum", "dyn.total", "1", {"xs": Many(list, (Ref("load"),)), "extra": Constant({})}),
     ]
     spec = fl.WorkflowSpec("dyn.custom", "1", nodes, Ref("sum"))
     assert spec.nodes == tuple(nodes) and spec.output == Ref("sum")
@@ -608,10 +608,10 @@ def test_node_inputs_bind_by_parameter_name() -> None:
     compiled = wf.compile()
     (node,) = compiled.nodes
     # The same call with its inputs listed in the other order.
-    inputs: dict[str, Any] = {"b": Literal(3), "a": Literal(10)}
+    inputs: dict[str, Any] = {"b": Constant(3), "a": Constant(10)}
     swapped = Node(node.id, node.task, node.cache_version, inputs, node.signature)
     spec = fl.WorkflowSpec(compiled.task, compiled.cache_version, [swapped], Ref(node.id))
-    from flytelite._dynamic import _run_spec
+    from flytelite.dynamic._task import _run_spec
 
     class Context:
         row: Any = None

@@ -23,7 +23,7 @@ import pytest
 
 import flytelite as fl
 from flytelite import ExecutorError, MissingExtraError, SerializationError, WorkerLostError
-from flytelite._process import ProcessExecutor
+from flytelite.executors._process import ProcessExecutor
 
 ROOT = Path(__file__).resolve().parent.parent
 HIT = fl.CacheStatus.HIT
@@ -323,7 +323,7 @@ def test_a_body_exception_comes_back_with_its_type_and_remote_traceback() -> Non
 
 def test_the_stdio_channel_works_too(monkeypatch: pytest.MonkeyPatch) -> None:
     # The channel Windows uses (no extra pipe descriptors), exercised here.
-    monkeypatch.setattr("flytelite._process._STDIO", True)
+    monkeypatch.setattr("flytelite.executors._process._STDIO", True)
     env = fl.TaskEnvironment("proc_stdio")
 
     @env.task(timeout=1)
@@ -435,7 +435,7 @@ def test_a_pool_that_was_shut_down_starts_new_workers() -> None:
 
 
 def test_resolve_and_bad_settings() -> None:
-    from flytelite._executors import resolve, shared_process_executor
+    from flytelite.executors._resolve import resolve, shared_process_executor
 
     assert resolve(None) is None and resolve("thread") is None
     assert resolve("process") is shared_process_executor()

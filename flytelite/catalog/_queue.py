@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import StoreUnavailableError
+from .._retry import backoff
 from ._breaker import Breaker
 
 __all__ = ["QueueConfig", "WorkQueue"]
@@ -177,7 +178,7 @@ class WorkQueue:
                     breaker.failed(exc)
                 if attempt >= self.config.max_retries or (breaker is not None and breaker.is_open):
                     return self._failed(item, exc)  # this error, not the breaker's
-                time.sleep(min(_BACKOFF_BASE * 2**attempt, _BACKOFF_MAX))
+                time.sleep(backoff(attempt, base=_BACKOFF_BASE, cap=_BACKOFF_MAX))
                 attempt += 1
             except Exception as exc:
                 return self._failed(item, exc)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._retry import backoff
 from ._connector import ConnectorContext
 from ._errors import (
     ConnectorContractError,
@@ -212,7 +213,7 @@ async def _delete_retried(runtime: Runtime, call: Call, meta: Any, warn: Warn) -
                     f"raise for a job that is already gone."
                 )
                 return
-            await asyncio.sleep(_DELETE_BACKOFF_S * 2**attempt)
+            await asyncio.sleep(backoff(attempt, base=_DELETE_BACKOFF_S))
         else:
             return
 

@@ -22,6 +22,7 @@ from typing_extensions import ParamSpec
 from .._cache import Cache
 from .._context import CallContext, current_runner
 from .._errors import NonRetryableError, TaskDefinitionError, TaskTimeoutError
+from .._retry import backoff
 from .._task import AsyncTask
 from ._attempt import run_attempt
 from ._config import ConnectorConfig
@@ -117,7 +118,7 @@ class ConnectorTask(AsyncTask[P, R]):
             except Exception:
                 if call.attempts > self.retries:
                     raise
-            await asyncio.sleep(min(_BACKOFF_BASE * 2 ** (call.attempts - 1), _BACKOFF_MAX))
+            await asyncio.sleep(backoff(call.attempts - 1, base=_BACKOFF_BASE, cap=_BACKOFF_MAX))
 
 
 def make_connector_task(

@@ -9,10 +9,10 @@ when the body's exception cannot be rebuilt on its side:
     ("unloadable", message, traceback text)   the call could not be unpickled here
     ("unsendable", message)                   the output could not be pickled
 
-The process executor starts this file as a script, not as `flytelite._worker`,
-so that a worker starts without importing flytelite; it imports only the
-standard library and cloudpickle. Dask workers import it as `flytelite._worker`
-and run `run_call`.
+The process executor starts this file as a script, not as
+`flytelite.executors._worker`, so that a worker starts without importing
+flytelite; it imports only the standard library and cloudpickle. Dask workers
+import it as `flytelite.executors._worker` and run `run_call`.
 """
 
 from __future__ import annotations

@@ -23,14 +23,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._context import current_runner
-from ._errors import RemoteTaskError
+from .._context import current_runner
+from .._errors import RemoteTaskError
 
 if TYPE_CHECKING:
-    from ._engine import Engine
-    from ._report import ReportRow
-    from ._task import Task
-    from .catalog import CatalogClient, CatalogConfig
+    from .._engine import Engine
+    from .._report import ReportRow
+    from .._task import Task
+    from ..catalog import CatalogClient, CatalogConfig
 
 __all__ = ["ROWS", "Outcome", "RemoteBody"]
 
@@ -103,7 +103,7 @@ class _WorkerRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _new_engine(self) -> Engine:
-        from ._engine import Engine
+        from .._engine import Engine
 
         return Engine(
             self.body.catalog,

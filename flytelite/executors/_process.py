@@ -1,9 +1,9 @@
 """The process executor: task bodies in a pool of worker processes on this machine.
 
 Each worker is a fresh Python interpreter (not a fork of this one, which may
-hold threads and locks) that runs `flytelite/_worker.py` and takes one call at
-a time over a pair of pipes. A thread per worker reads its replies, so a reply,
-or the worker's death, reaches the waiting call on its own event loop. The
+hold threads and locks) that runs `flytelite/executors/_worker.py` and takes one
+call at a time over a pair of pipes. A thread per worker reads its replies, so a
+reply, or the worker's death, reaches the waiting call on its own event loop. The
 pool is shared by every run in the process, whatever its event loop or thread.
 
 Unlike `concurrent.futures.ProcessPoolExecutor`, one dead worker does not break
@@ -29,8 +29,8 @@ import weakref
 from collections import deque
 from typing import Any
 
+from .._errors import ExecutorError, TaskTimeoutError, WorkerLostError
 from . import _worker
-from ._errors import ExecutorError, TaskTimeoutError, WorkerLostError
 from ._shipping import decode_reply, dumps_call
 from ._worker import Reply
 

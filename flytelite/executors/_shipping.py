@@ -1,7 +1,7 @@
 """How a call crosses to a worker and back, on the run's side, and what can go wrong.
 
 A call leaves as cloudpickle bytes of `(func, args, kwargs)` (`dumps_call`)
-and comes back as a reply from `flytelite._worker.run_call` (`decode_reply`):
+and comes back as a reply from `_worker.run_call` (`decode_reply`):
 the output, or the body's own exception, re-raised here with the worker's
 traceback as its `__cause__`. What breaks at the boundary is reported with the
 executor errors of `_errors` (`ExecutorError`, `WorkerLostError`,
@@ -13,7 +13,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from ._errors import (
+from .._errors import (
     RemoteTaskError,
     SerializationError,
 )

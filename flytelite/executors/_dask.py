@@ -17,7 +17,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from ._errors import (
+from .._errors import (
     ExecutorError,
     MissingExtraError,
     RunContextError,

@@ -1,26 +1,13 @@
-"""Executors: where task bodies run when not in the run's worker threads.
-
-An executor receives a body with its inputs and returns its output; the run
-keeps the orchestration, the cache keys and the catalog, so a cache hit never
-reaches an executor. An `executor=` setting is one of:
-
-- `"thread"` (or not given): the run's worker threads; `resolve` gives `None`;
-- `"process"`: the process pool shared by every run of this process, one
-  worker per core (`_process`);
-- an executor object, such as `fl.DaskExecutor()` (`_dask`), used as it is.
-
-Both executors that ship with flytelite send the body with cloudpickle and
-report failures the same way (`_shipping`), running it with `_worker`.
-"""
+"""How an `executor=` setting becomes an executor, and the process pool that runs share."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-from ._context import Executor
+from .._context import Executor
+from .._errors import TaskDefinitionError
 from ._dask import DaskExecutor
-from ._errors import TaskDefinitionError
 from ._process import ProcessExecutor
 
 __all__ = ["DaskExecutor", "ProcessExecutor", "resolve", "shared_process_executor"]
