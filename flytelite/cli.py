@@ -105,8 +105,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
 
     try:
-        with one_line_warnings():
-            run = run_interruptibly(start)
+        run = run_interruptibly(start)
     except fl.TaskFailedError as exc:
         cause = exc.__cause__
         if cause is not None:
@@ -117,14 +116,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"\n{report}", file=sys.stderr)
             _write_report(args.report_json, report)
         return 1
-    except asyncio.CancelledError as exc:
-        report = getattr(exc, "report", None)
-        if isinstance(report, fl.Report):
-            print(f"\n{report}\n", file=sys.stderr)
-            _write_report(args.report_json, report)
-            print(f"flytelite: interrupted: {_finished(report)}", file=sys.stderr)
-        else:
-            print("flytelite: interrupted", file=sys.stderr)
+    except fl.RunCancelled as exc:  # Ctrl-C: what finished, and the partial report
+        print(f"\n{exc.report}\n", file=sys.stderr)
+        _write_report(args.report_json, exc.report)
+        print(f"flytelite: interrupted: {_finished(exc.report)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except asyncio.CancelledError:  # Ctrl-C before the run began
+        print("flytelite: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     _print_outputs(run.outputs)
     print(f"\n{run.report}", file=sys.stderr)
@@ -147,7 +145,7 @@ def _cmd_spec(args: argparse.Namespace) -> int:
     if not isinstance(task, fl.DynamicTask):
         raise UsageError(f"{task.name!r} is not a dynamic workflow (@env.dynamic); it has no spec")
     if getattr(args, _TASK_HELP, False):
-        print(task_help(task, args.file), end="")
+        print(task_help(task, args.file, "spec"), end="")
         return 0
     kwargs = parse_task_args(task, args.task_args)
     try:
@@ -295,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.task_args = rest
     try:
-        status: int = args.handler(args)
+        with one_line_warnings():
+            status: int = args.handler(args)
     except (UsageError, fl.InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -45,12 +45,15 @@ def workflow(tmp_path: Path) -> Path:
 REPO = Path(__file__).resolve().parent.parent
 
 
-def flytelite(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
+def flytelite(
+    *args: str, cache: Path, warnings: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -m flytelite ...` of this checkout (not whichever flytelite is installed)."""
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "FLYTELITE_CACHE_URL": str(cache), "PYTHONPATH": path}
+    options = ["-W", warnings] if warnings else []
     return subprocess.run(
-        [sys.executable, "-m", "flytelite", *args],
+        [sys.executable, *options, "-m", "flytelite", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -621,3 +624,27 @@ def test_catalog_warnings_are_one_line_and_failures_have_report_columns(
         "store.double": ["1", "0", "0", "1", "0"],  # a lookup failure, not a miss
         "store.lock": ["1", "0", "0", "0", "1"],  # a put failure
     }
+
+
+def test_a_warning_of_the_users_code_is_one_line_with_its_place(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    path = tmp_path / "warns.py"
+    path.write_text(
+        "import warnings\n"
+        "import flytelite as fl\n"
+        "env = fl.TaskEnvironment('warns')\n"
+        "warnings.warn('imported early')\n"
+        "@env.task\n"
+        "def careful() -> int:\n"
+        "    warnings.warn('the body warns', DeprecationWarning, stacklevel=1)\n"
+        "    return 1\n"
+    )
+    result = flytelite(
+        "run", str(path), "careful", "--no-progress", cache=cache_dir, warnings="default"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[:2] == [
+        f"{path}:4: UserWarning: imported early",
+        f"{path}:7: DeprecationWarning: the body warns",
+    ]

@@ -2,6 +2,7 @@
 
     usage        `UsageError`: a mistake on the command line (one line, exit status 2)
     loading      importing the user's file and finding a task in it
+    typeinfo     annotations as the command line sees them: names, and what text can build
     params       task parameters from command-line text, checked against their annotations
     task_help    `flytelite run FILE TASK --help`
     tracebacks   tracebacks that show the user's frames only

@@ -14,23 +14,30 @@ the raw string passed on.
 from __future__ import annotations
 
 import argparse
-import collections.abc
 import dataclasses
-import datetime
-import decimal
 import enum
-import inspect
 import json
-import pathlib
-import sys
-import types
 import typing
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import flytelite as fl
 
+from .typeinfo import (
+    EMPTY,
+    MAPPINGS,
+    SEQUENCES,
+    UNIONS,
+    VARIADIC,
+    field_types,
+    is_model,
+    is_named_tuple,
+    is_untyped,
+    strip,
+    text_type,
+    type_name,
+    unbuildable,
+)
 from .usage import UsageError
 
 __all__ = [
@@ -41,160 +48,14 @@ __all__ = [
     "from_text",
     "param_types",
     "parse_task_args",
-    "strip",
-    "type_name",
-    "unbuildable",
 ]
 
-_EMPTY = inspect.Parameter.empty
-_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-_UNIONS: tuple[Any, ...] = (typing.Union, types.UnionType)
 _TRUE = ("1", "true", "yes", "y", "on")
 _FALSE = ("0", "false", "no", "n", "off")
-
-# Types written as plain text on the command line (and as JSON strings inside JSON).
-_FROM_TEXT: dict[type, Callable[[str], Any]] = {
-    pathlib.PurePath: pathlib.Path,
-    datetime.datetime: datetime.datetime.fromisoformat,
-    datetime.date: datetime.date.fromisoformat,
-    datetime.time: datetime.time.fromisoformat,
-    decimal.Decimal: decimal.Decimal,
-    uuid.UUID: uuid.UUID,
-    bytes: str.encode,
-}
-_SEQUENCES: dict[Any, type] = {
-    list: list,
-    collections.abc.Sequence: list,
-    collections.abc.MutableSequence: list,
-    collections.abc.Iterable: list,
-    collections.abc.Collection: list,
-    tuple: tuple,
-    set: set,
-    collections.abc.Set: set,
-    collections.abc.MutableSet: set,
-    frozenset: frozenset,
-}
-_MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
 
 
 class Mismatch(ValueError):
     """A value that does not fit the annotation; the message says where and why."""
-
-
-# -- types ------------------------------------------------------------------------------
-
-
-def strip(annotation: Any) -> Any:
-    """`Annotated[T, ...]` is `T`; `NewType`s are their base."""
-    while True:
-        if typing.get_origin(annotation) is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif hasattr(annotation, "__supertype__"):
-            annotation = annotation.__supertype__
-        else:
-            return annotation
-
-
-def _is_untyped(annotation: Any) -> bool:
-    return annotation in (_EMPTY, Any, object)
-
-
-def _text_type(annotation: Any) -> Callable[[str], Any] | None:
-    if not isinstance(annotation, type):
-        return None
-    for base, parse in _FROM_TEXT.items():
-        if issubclass(annotation, base):
-            return annotation if base in (pathlib.PurePath, decimal.Decimal) else parse
-    return None
-
-
-def _is_model(annotation: Any) -> bool:
-    """A pydantic model (duck-typed: flytelite does not need pydantic)."""
-    return isinstance(annotation, type) and callable(getattr(annotation, "model_validate", None))
-
-
-def _is_named_tuple(annotation: Any) -> bool:
-    return (
-        isinstance(annotation, type)
-        and issubclass(annotation, tuple)
-        and hasattr(annotation, "_fields")
-    )
-
-
-def type_name(annotation: Any, home: str = "") -> str:
-    """How the command line names a type: `list[str]`, `int | None`, `Color`.
-
-    Classes of the builtins and of module `home` (the task's) go by their bare names,
-    others by module: `numpy.ndarray`, `pathlib.Path`.
-    """
-    annotation = strip(annotation)
-    if _is_untyped(annotation):
-        return "any"
-    if annotation is None or annotation is type(None):
-        return "None"
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in _UNIONS:
-        return " | ".join(type_name(a, home) for a in args)
-    if origin is typing.Literal:
-        return f"Literal[{', '.join(map(repr, args))}]"
-    if origin is not None:
-        inner = ", ".join("..." if a is Ellipsis else type_name(a, home) for a in args)
-        return f"{type_name(origin, home)}[{inner}]" if args else type_name(origin, home)
-    if isinstance(annotation, type):
-        module = annotation.__module__
-        if module in ("builtins", home):
-            return annotation.__qualname__
-        top = module.split(".", 1)[0]
-        if getattr(sys.modules.get(top), annotation.__qualname__, None) is annotation:
-            module = top  # pandas.DataFrame, not pandas.core.frame.DataFrame
-        return f"{module}.{annotation.__qualname__}"
-    if isinstance(annotation, str):
-        return annotation
-    return repr(annotation).replace("typing.", "")
-
-
-def _fields(cls: type) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls, include_extras=True)
-    except Exception:  # unresolvable annotations: the fields take any value
-        return {}
-
-
-def unbuildable(annotation: Any) -> Any | None:
-    """The first type inside `annotation` that cannot be built from text, or `None`."""
-    annotation = strip(annotation)
-    if _is_untyped(annotation) or annotation in (str, int, float, bool, None, type(None)):
-        return None
-    if isinstance(annotation, str):
-        return None  # an annotation that did not resolve: the value decides, as in a run
-    origin = typing.get_origin(annotation)
-    if origin is typing.Literal:
-        return None
-    if origin in _UNIONS:
-        found = [unbuildable(a) for a in typing.get_args(annotation)]
-        return found[0] if all(f is not None for f in found) else None
-    if origin is not None and (origin in _SEQUENCES or origin in _MAPPINGS):
-        for arg in typing.get_args(annotation):
-            if arg is not Ellipsis and unbuildable(arg) is not None:
-                return unbuildable(arg)
-        return None
-    if annotation in _SEQUENCES or annotation in _MAPPINGS or _text_type(annotation):
-        return None
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return None
-    if _is_model(annotation):
-        return None
-    if isinstance(annotation, type) and (
-        dataclasses.is_dataclass(annotation)
-        or typing.is_typeddict(annotation)
-        or _is_named_tuple(annotation)
-    ):
-        for hint in _fields(annotation).values():
-            if unbuildable(hint) is not None:
-                return unbuildable(hint)
-        return None
-    return annotation
 
 
 # -- values -----------------------------------------------------------------------------
@@ -223,7 +84,7 @@ def from_text(text: str, annotation: Any, home: str = "") -> Any:
     """
     annotation = strip(annotation)
     origin = typing.get_origin(annotation)
-    if _is_untyped(annotation) or isinstance(annotation, str):
+    if is_untyped(annotation) or isinstance(annotation, str):
         try:
             return json.loads(text)
         except ValueError:
@@ -245,7 +106,7 @@ def from_text(text: str, annotation: Any, home: str = "") -> Any:
         if text == "null":
             return None
         raise Mismatch("expected null")
-    if origin in _UNIONS:
+    if origin in UNIONS:
         members = typing.get_args(annotation)
         if text == "null" and type(None) in members:
             return None
@@ -267,7 +128,7 @@ def from_text(text: str, annotation: Any, home: str = "") -> Any:
                 return member
         names = ", ".join(m.name for m in annotation)
         raise Mismatch(f"expected {type_name(annotation, home)}: one of {names}")
-    parse = _text_type(annotation)
+    parse = text_type(annotation)
     if parse is not None:
         try:
             return parse(text)
@@ -290,7 +151,7 @@ def from_json(value: Any, annotation: Any, where: str, home: str = "") -> Any:
     origin = typing.get_origin(annotation) or annotation
     args = typing.get_args(annotation)
     expected = type_name(annotation, home)
-    if _is_untyped(annotation) or isinstance(annotation, str):
+    if is_untyped(annotation) or isinstance(annotation, str):
         return value
     if annotation is None or annotation is type(None):
         if value is None:
@@ -305,7 +166,7 @@ def from_json(value: Any, annotation: Any, where: str, home: str = "") -> Any:
         if isinstance(value, ok) and not isinstance(value, bool):
             return annotation(value)
         raise _mismatch(where, value, expected)
-    if origin in _UNIONS:
+    if origin in UNIONS:
         if value is None and type(None) in args:
             return None
         for member in args:
@@ -324,7 +185,7 @@ def from_json(value: Any, annotation: Any, where: str, home: str = "") -> Any:
             if value == member.value or value == member.name:
                 return member
         raise _mismatch(where, value, f"one of {', '.join(m.name for m in annotation)}")
-    parse = _text_type(annotation)
+    parse = text_type(annotation)
     if parse is not None:
         if not isinstance(value, str):
             raise _mismatch(where, value, f"{expected} (a string)")
@@ -332,9 +193,9 @@ def from_json(value: Any, annotation: Any, where: str, home: str = "") -> Any:
             return parse(value)
         except (ValueError, ArithmeticError):
             raise _mismatch(where, value, expected) from None
-    if origin in _SEQUENCES and not _is_named_tuple(annotation):
-        return _sequence(value, _SEQUENCES[origin], args, where, home)
-    if origin in _MAPPINGS:
+    if origin in SEQUENCES and not is_named_tuple(annotation):
+        return _sequence(value, SEQUENCES[origin], args, where, home)
+    if origin in MAPPINGS:
         if not isinstance(value, dict):
             raise _mismatch(where, value, "a JSON object")
         key_type, value_type = args or (Any, Any)
@@ -346,7 +207,7 @@ def from_json(value: Any, annotation: Any, where: str, home: str = "") -> Any:
                 raise _mismatch(f"{where} key", k, type_name(key_type, home)) from None
             out[key] = from_json(v, value_type, f"{where}[{k!r}]", home)
         return out
-    if _is_model(annotation):
+    if is_model(annotation):
         try:
             return annotation.model_validate(value)
         except Exception as exc:  # pydantic's ValidationError: its first lines say enough
@@ -355,7 +216,7 @@ def from_json(value: Any, annotation: Any, where: str, home: str = "") -> Any:
     if isinstance(annotation, type) and (
         dataclasses.is_dataclass(annotation)
         or typing.is_typeddict(annotation)
-        or _is_named_tuple(annotation)
+        or is_named_tuple(annotation)
     ):
         return _record(value, annotation, where, home)
     raise _mismatch(where, value, expected)  # unbuildable: refused before parsing
@@ -383,7 +244,7 @@ def _record(value: Any, cls: type, where: str, home: str) -> Any:
     """A dataclass, TypedDict or NamedTuple from a JSON object."""
     if not isinstance(value, dict):
         raise _mismatch(where, value, "a JSON object")
-    hints = _fields(cls)
+    hints = field_types(cls)
     fields: list[str]
     if dataclasses.is_dataclass(cls):
         init = [f for f in dataclasses.fields(cls) if f.init]
@@ -397,7 +258,7 @@ def _record(value: Any, cls: type, where: str, home: str) -> Any:
         fields = list(hints)
         required = set(getattr(cls, "__required_keys__", hints))
     else:
-        fields = list(getattr(cls, "_fields", ()))
+        fields = list(getattr(cls, "field_types", ()))
         required = set(fields) - set(getattr(cls, "_field_defaults", {}))
     unknown = [k for k in value if k not in fields]
     if unknown:
@@ -434,7 +295,7 @@ def param_types(task: fl.Task[..., Any]) -> dict[str, Any]:
     return {
         p.name: hints.get(p.name, p.annotation)
         for p in task.signature.parameters.values()
-        if p.kind not in _VARIADIC
+        if p.kind not in VARIADIC
     }
 
 
@@ -476,7 +337,7 @@ def parse_task_args(task: fl.Task[..., Any], argv: Sequence[str]) -> dict[str, A
     values = {}
     for name, annotation in hints.items():
         given = name in vars(raw)
-        required = task.signature.parameters[name].default is _EMPTY
+        required = task.signature.parameters[name].default is EMPTY
         if (given or required) and unbuildable(annotation) is not None:
             raise cannot_build(task, name, annotation)
         if not given:

@@ -8,13 +8,13 @@ import datetime
 import enum
 import inspect
 import pathlib
-import types
 import typing
 from typing import Any
 
 import flytelite as fl
 
-from .params import flags, param_types, strip, type_name, unbuildable
+from .params import flags, param_types
+from .typeinfo import UNIONS, is_untyped, strip, type_name, unbuildable
 
 __all__ = ["task_help"]
 
@@ -22,7 +22,7 @@ __all__ = ["task_help"]
 def _metavar(annotation: Any) -> str:
     annotation = strip(annotation)
     origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
+    if origin in UNIONS:
         members = [a for a in typing.get_args(annotation) if a is not type(None)]
         return _metavar(members[0]) if len(members) == 1 else "VALUE"
     if origin is typing.Literal:
@@ -38,11 +38,7 @@ def _metavar(annotation: Any) -> str:
                 return name
         if issubclass(annotation, (datetime.date, datetime.time)):
             return "ISO"
-    return "VALUE" if unbuildable(annotation) is None and _is_plain(annotation) else "JSON"
-
-
-def _is_plain(annotation: Any) -> bool:
-    return annotation in (inspect.Parameter.empty, Any, object)
+    return "VALUE" if is_untyped(annotation) else "JSON"
 
 
 def _describe(annotation: Any, default: Any, home: str) -> str:
@@ -51,7 +47,7 @@ def _describe(annotation: Any, default: Any, home: str) -> str:
         what += ", which the command line cannot build: call the task from Python"
     elif _metavar(annotation) == "JSON":
         what += ", as JSON"
-    elif _is_plain(annotation):
+    elif is_untyped(annotation):
         what = "JSON, or else text"
     if "None" in what.split(" | "):
         what += " (null for None)"
@@ -63,18 +59,17 @@ def _describe(annotation: Any, default: Any, home: str) -> str:
     return text.replace("%", "%%")  # argparse formats help strings with %
 
 
-def task_help(task: fl.Task[..., Any], file: str) -> str:
+def task_help(task: fl.Task[..., Any], file: str, command: str = "run") -> str:
     """The help text of `task`, as `flytelite run FILE TASK --help` prints it."""
     doc = inspect.getdoc(task.func) or ""
     cached = "cached" if task.cache is not None else "not cached"
     parser = argparse.ArgumentParser(
-        prog=f"flytelite run {file} {task.func.__name__}",
+        prog=f"flytelite {command} {file} {task.func.__name__}",
         description=f"{doc}\n\ntask {task.name}, {cached}".strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,
         allow_abbrev=False,
-        epilog="The run's own options (--cache-url, --report-json, --no-progress, --traceback): "
-        "flytelite run --help",
+        epilog=f"The command's own options: flytelite {command} --help",
     )
     group = parser.add_argument_group("parameters")
     home = task.func.__module__
