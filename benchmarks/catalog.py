@@ -22,6 +22,10 @@ What it measures, all through `AsyncCatalogClient`:
    queue's cost); on S3 also with `max_concurrency=1` in the storage options.
 4. Write latency (p50/p95) of single sequential `upload` calls (populate) on
    both stores, interleaved with the blocking `FsspecCatalog.put`.
+5. A dead store: `fl.run` of one cached call and of a 60-item `fl.map` against
+   an S3 bucket whose server was stopped (connections refused), beside the same
+   runs with no cache. The circuit breaker (`CatalogConfig(breaker=...)`) is
+   what keeps the difference to a few seconds.
 
 Nothing but 127.0.0.1 is contacted; without moto, boto3 and s3fs the S3 rows are
 skipped. Like every benchmark here, it reports timings and never asserts on
@@ -299,6 +303,52 @@ def s3_latencies(n_hits: int, n_uploads: int) -> tuple[StoreLatencies, StoreLate
         return default, store_latencies(single, n_hits, n_uploads)
 
 
+@dataclass
+class DeadStore:
+    one_call: float
+    map_60: float
+    one_call_no_cache: float
+    map_60_no_cache: float
+
+
+def dead_store() -> DeadStore | str:
+    """Runs against a stopped S3 server, and the same runs with no cache."""
+    import warnings
+
+    import flytelite as fl
+
+    missing = [m for m in ("moto", "boto3", "s3fs") if find_spec(m) is None]
+    if missing:
+        return f"skipped ({', '.join(missing)} not installed)"
+    env = fl.TaskEnvironment("bench_dead_store")
+
+    @env.task(cache=True, cache_version="1")
+    def square(x: int) -> int:
+        return x * x
+
+    @env.task
+    async def squares(n: int) -> list[int]:
+        return [y async for y in fl.map.aio(square, range(n))]
+
+    def timed(task: Any, arg: int, **options: Any) -> float:
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fl.CatalogWarning)
+            fl.run(task, arg, progress=False, **options)
+        return time.perf_counter() - started
+
+    with moto_s3() as (url, options):
+        timed(square, -1, cache_url=url, storage_options=options)  # the store works
+    # The server is stopped: every connection to it is refused.
+    dead = {"cache_url": url, "storage_options": options}
+    return DeadStore(
+        timed(square, 1, **dead),
+        timed(squares, 60, **dead),
+        timed(square, 1, cache_url=None),
+        timed(squares, 60, cache_url=None),
+    )
+
+
 # -- the table ----------------------------------------------------------------------------
 
 
@@ -357,6 +407,8 @@ def main(argv: list[str] | None = None) -> None:
         local = store_latencies(FsspecCatalog(os.path.join(root, "local")), n_hits, n_uploads)
     progress(f"3-4. S3 on moto, {n_hits} hits, {n_uploads} uploads")
     s3 = s3_latencies(n_hits, n_uploads)
+    progress("5. a dead store: one call and a 60-item map against a stopped S3 server")
+    dead = dead_store()
 
     rows: list[tuple[str, ...]] = []
     for t in results:
@@ -388,6 +440,21 @@ def main(argv: list[str] | None = None) -> None:
     s3_default, s3_single = (s3, s3) if isinstance(s3, str) else s3
     rows += latency_rows("S3 (moto, 127.0.0.1)", s3_default, n_hits, n_uploads)
     rows += latency_rows("S3, `max_concurrency=1`", s3_single, n_hits, n_uploads, hits_only=True)
+    for label, got in (("one cached call", "one_call"), ("a 60-item `fl.map`", "map_60")):
+        if isinstance(dead, str):
+            rows.append((f"5. dead store, {label}", "`fl.run`", dead, "—", "—", "—"))
+            continue
+        measured, bare = getattr(dead, got), getattr(dead, f"{got}_no_cache")
+        rows.append(
+            (
+                f"5. dead store, {label}",
+                "`fl.run` against a stopped S3 server (connections refused)",
+                f"{measured:.2f} s",
+                "no cache + a few s",
+                "—",
+                f"`cache_url=None`: {bare:.2f} s",
+            )
+        )
 
     print(
         f"flytelite catalog: Python {platform.python_version()}, {os.cpu_count()} cores, "

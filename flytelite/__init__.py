@@ -34,6 +34,8 @@ from ._errors import RemoteTaskError as RemoteTaskError
 from ._errors import RunContextError as RunContextError
 from ._errors import RunContextWarning as RunContextWarning
 from ._errors import SerializationError as SerializationError
+from ._errors import StoreError as StoreError
+from ._errors import StoreUnavailableError as StoreUnavailableError
 from ._errors import TaskDefinitionError as TaskDefinitionError
 from ._errors import TaskFailedError as TaskFailedError
 from ._errors import TaskTimeoutError as TaskTimeoutError
@@ -80,6 +82,8 @@ __all__ = [
     "RunContextError",
     "RunContextWarning",
     "SerializationError",
+    "StoreError",
+    "StoreUnavailableError",
     "SyncTask",
     "Task",
     "TaskDefinitionError",

@@ -29,7 +29,15 @@ from ._errors import NonRetryableError, RunContextError, TaskTimeoutError
 from ._memo import Lease, RunCatalog, settle
 from ._report import Report, ReportRow, RunObserver
 from ._task import Task
-from .catalog import AsyncCatalogClient, CatalogClient, CatalogConfig, DownloadResult, Key
+from .catalog import (
+    AsyncCatalogClient,
+    CatalogClient,
+    CatalogConfig,
+    DownloadResult,
+    Key,
+    MissKind,
+    MissReason,
+)
 
 __all__ = ["Engine"]
 
@@ -281,7 +289,7 @@ class Engine:
         override = policy.behavior == "override"
         lookup_failed = False
         if override:
-            row.miss_reason = "behavior override"
+            row.miss_reason = MissReason(MissKind.OVERRIDE, "behavior override")
         else:
             found = await memo.lookup(key, max_age)
             if found.hit:
@@ -290,13 +298,21 @@ class Engine:
             lookup_failed = found.status is CacheStatus.LOOKUP_FAILURE
             if lookup_failed:
                 error = found.error
-                row.miss_reason = f"lookup failure of the store ({type(error).__name__}: {error})"
+                row.miss_reason = MissReason(
+                    MissKind.LOOKUP_FAILURE,
+                    f"lookup failure of the store ({type(error).__name__}: {error})",
+                    error_type=type(error).__name__,
+                    error=str(error),
+                )
             else:
-                row.miss_reason = found.reason or "no entry"
+                row.miss_reason = found.reason or MissReason(MissKind.UNKNOWN, "no entry")
         lease: Lease | None = None
+        # A serialized sync body asks for its reservation only once it has a thread
+        # slot, so that this process holds leases only for keys it is executing.
+        slot = self._thread_slots if policy.serialize and self._runs_in_thread(task) else None
         if policy.serialize:
             turn, waited = await memo.take_turn(
-                key, max_age=max_age, fresh_after=time.time() if override else None
+                key, max_age=max_age, fresh_after=time.time() if override else None, slot=slot
             )
             if not isinstance(turn, Lease):
                 row.cache = CacheStatus.HIT  # another holder produced it meanwhile
@@ -304,19 +320,27 @@ class Engine:
                 return turn.outputs
             lease = turn
             if waited:
-                row.miss_reason = "another process held the reservation and failed"
+                row.miss_reason = MissReason(
+                    MissKind.HOLDER_FAILED, "another process held the reservation and failed"
+                )
         try:
             row.cache = CacheStatus.LOOKUP_FAILURE if lookup_failed else CacheStatus.MISS
             cancelled = False
             try:
-                result = await self._execute(task, inputs, row, keep=True)
+                result = await self._execute(
+                    task, inputs, row, keep=True, slot_held=slot is not None
+                )
             except _CancelledAfterReturn as exc:
                 result, cancelled = exc.result, True
             # The body returned: its outputs are written even if the run is being cancelled.
             written = await memo.write(task.name, key, result, overwrite=override, max_age=max_age)
         finally:
-            if lease is not None:
-                await lease.release()
+            try:
+                if lease is not None:
+                    await lease.release()
+            finally:
+                if slot is not None:
+                    slot.release()
         if not lookup_failed:
             row.cache = written.status
         if cancelled or written.cancelled:
@@ -328,13 +352,20 @@ class Engine:
     # -- executing a body ----------------------------------------------------------------
 
     async def _execute(
-        self, task: Task[..., Any], inputs: dict[str, Any], row: ReportRow, *, keep: bool = False
+        self,
+        task: Task[..., Any],
+        inputs: dict[str, Any],
+        row: ReportRow,
+        *,
+        keep: bool = False,
+        slot_held: bool = False,
     ) -> Any:
         """Run the body with retries.
 
         With `keep`, a cancellation that arrives while a sync body runs waits for
         the body (a thread cannot be stopped) and raises `_CancelledAfterReturn`
-        with its result, so that the caller can still write it.
+        with its result, so that the caller can still write it. With
+        `slot_held`, the caller already holds a thread slot for it.
         """
         args, kwargs = task.call_args(inputs)
         executor = self._executor_for(task)
@@ -351,13 +382,17 @@ class Engine:
                     return await self._run_shipped(executor, task, args, kwargs)
                 if task.is_async:
                     return await self._run_async_body(task, args, kwargs)
-                return await self._run_sync_body(task, args, kwargs, keep=keep)
+                return await self._run_sync_body(task, args, kwargs, keep=keep, slot_held=slot_held)
             except NonRetryableError:
                 raise
             except Exception:
                 if attempt > task.retries:
                     raise
             await asyncio.sleep(min(_BACKOFF_BASE * 2 ** (attempt - 1), _BACKOFF_MAX))
+
+    def _runs_in_thread(self, task: Task[..., Any]) -> bool:
+        """Whether the body runs in one of this run's worker threads."""
+        return not (task.custom_execution or task.is_async) and self._executor_for(task) is None
 
     def _executor_for(self, task: Task[..., Any]) -> Executor | None:
         # The run's default applies to sync bodies; async bodies stay on the loop
@@ -439,9 +474,9 @@ class Engine:
         )
 
     async def _run_sync_body(
-        self, task: Task[..., Any], args: Any, kwargs: Any, *, keep: bool
+        self, task: Task[..., Any], args: Any, kwargs: Any, *, keep: bool, slot_held: bool = False
     ) -> Any:
-        async with self._thread_slots:
+        async with contextlib.nullcontext() if slot_held else self._thread_slots:
             if task.timeout is not None:
                 with anyio.move_on_after(task.timeout):
                     return await anyio.to_thread.run_sync(

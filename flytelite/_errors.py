@@ -197,6 +197,22 @@ class MissingExtraError(FlyteliteError, ImportError):
         self.extra = extra
 
 
+class StoreError(FlyteliteError, OSError):
+    """A cache store's file system failed (its own exception is the `__cause__`).
+
+    Stores raise it, or another `OSError`, for every transport failure, so that
+    the catalog client retries them and counts them towards its circuit breaker.
+    """
+
+
+class StoreUnavailableError(StoreError, ConnectionError):
+    """A run stopped contacting a cache store after it failed several times in a row.
+
+    Calls meanwhile report `LOOKUP_FAILURE` / `PUT_FAILURE` at once; the store is
+    probed again after a cool-down (`CatalogConfig(breaker=...)`).
+    """
+
+
 class CatalogWarning(UserWarning):
     """The cache store could not be read or written; the run went on without it."""
 

@@ -57,28 +57,15 @@ class Written:
 
 
 class Lease:
-    """A held reservation: extended in the background until released."""
+    """A held reservation; the catalog client extends it until it is released."""
 
     def __init__(self, catalog: RunCatalog | None, key: Key, owner_id: str) -> None:
         self._catalog = catalog
         self.key = key
         self.owner_id = owner_id
-        self._heartbeat: asyncio.Task[None] | None = None
-        if catalog is not None:
-            self._heartbeat = asyncio.ensure_future(self._beat(catalog))
-
-    async def _beat(self, catalog: RunCatalog) -> None:
-        while True:
-            await asyncio.sleep(catalog.heartbeat_s)
-            try:
-                await catalog.client.get_or_extend_reservation(self.key, self.owner_id)
-            except Exception:  # noqa: S112 (a missed heartbeat: the lease may lapse, entries stay safe)
-                continue
 
     async def release(self) -> None:
-        """Stop extending and give the reservation up, even while being cancelled."""
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+        """Give the reservation up, even while being cancelled."""
         if self._catalog is None:
             return
         release = self._catalog.client.release_reservation(self.key, self.owner_id)
@@ -124,7 +111,7 @@ class RunCatalog:
                 f"the cache at {self.where} could not be read ({type(error).__name__}: {error}); "
                 f"tasks execute without it.",
             )
-        elif result.reason is not None and "signature refused" in result.reason:
+        elif result.reason is not None and result.reason.signature_refused:
             self.warn(
                 "signature",
                 f"the cache at {self.where} holds entries that are unsigned or not signed "
@@ -163,48 +150,83 @@ class RunCatalog:
         return await self.client.upload(request)
 
     async def take_turn(
-        self, key: Key, *, max_age: float | None, fresh_after: float | None
+        self,
+        key: Key,
+        *,
+        max_age: float | None,
+        fresh_after: float | None,
+        slot: asyncio.Semaphore | None = None,
     ) -> tuple[Lease | DownloadResult, bool]:
         """Wait until this call holds the key's reservation, or another holder's entry appears.
 
         Returns a `Lease` to execute under, or the hit; and whether another
         holder was seen (so that a lease after waiting means that holder failed).
         With `fresh_after` (overrides), only entries written after it count.
+
+        With `slot` (the run's thread slots), the call holds a slot whenever it
+        asks for or holds the reservation, and never while it waits for another
+        holder: a process holds only leases it is about to execute, and the
+        calls it cannot execute yet leave their keys to other processes. When a
+        `Lease` is returned the slot is held, and the caller releases it.
         """
         owner = f"{self.run_id}/{next(self._owners)}"
         poll = min(_FIRST_POLL_S, self.heartbeat_s / 4)
         waited = False
         while True:
+            if slot is not None:
+                await slot.acquire()
             try:
-                reservation = await self.client.get_or_extend_reservation(key, owner)
-            except Exception as exc:
-                self.warn(
-                    "reserve",
-                    f"reservations at {self.where} failed ({exc}); "
-                    f"serialized tasks may execute more than once.",
-                )
-                return Lease(None, key, owner), waited
-            if reservation.status is ReservationStatus.ACQUIRED:
-                lease = Lease(self, key, owner)
-                # Re-check under the reservation: the holder before us may just have finished.
-                found = await self.lookup(key, max_age)
-                if _usable(found, fresh_after):
-                    await lease.release()
-                    return found, waited
-                return lease, waited
-            if reservation.status is ReservationStatus.FAILURE:
-                self.warn(
-                    "reserve",
-                    f"reservations at {self.where} could not be settled; "
-                    f"serialized tasks may execute more than once.",
-                )
-                return Lease(None, key, owner), waited
+                turn = await self._try_turn(key, owner, max_age, fresh_after)
+            except BaseException:
+                if slot is not None:
+                    slot.release()
+                raise
+            if turn is not None:
+                if slot is not None and not isinstance(turn, Lease):
+                    slot.release()
+                return turn, waited
+            if slot is not None:
+                slot.release()
             waited = True
             await asyncio.sleep(poll)
             poll = min(poll * 1.5, self.heartbeat_s / 2)
             found = await self.lookup(key, max_age)
             if _usable(found, fresh_after):
                 return found, waited
+
+    async def _try_turn(
+        self, key: Key, owner: str, max_age: float | None, fresh_after: float | None
+    ) -> Lease | DownloadResult | None:
+        """One request for the reservation: a lease, the entry, or `None` (another holder)."""
+        try:
+            reservation = await self.client.get_or_extend_reservation(key, owner)
+        except Exception as exc:
+            self.warn(
+                "reserve",
+                f"reservations at {self.where} failed ({exc}); "
+                f"serialized tasks may execute more than once.",
+            )
+            return Lease(None, key, owner)
+        if reservation.status is ReservationStatus.ACQUIRED:
+            lease = Lease(self, key, owner)
+            # Re-check under the reservation: the holder before us may just have finished.
+            try:
+                found = await self.lookup(key, max_age)
+            except BaseException:
+                await lease.release()  # the client would otherwise keep it alive
+                raise
+            if _usable(found, fresh_after):
+                await lease.release()
+                return found
+            return lease
+        if reservation.status is ReservationStatus.FAILURE:
+            self.warn(
+                "reserve",
+                f"reservations at {self.where} could not be settled; "
+                f"serialized tasks may execute more than once.",
+            )
+            return Lease(None, key, owner)
+        return None
 
 
 def _usable(found: DownloadResult, fresh_after: float | None) -> bool:

@@ -68,7 +68,7 @@ class Progress:
         hit = row.cache is CacheStatus.HIT
         failed = row.status == "failed"
         if row.miss_reason is not None and row.attempts > 0:
-            self.reasons[row.miss_reason] += 1
+            self.reasons[row.miss_reason.summary] += 1
         for t in self._tallies(row):
             t.running -= 1
             t.done += 1
@@ -96,7 +96,7 @@ def warnings_summary(report: Report) -> str:
         parts.append(f"{counts[CacheStatus.LOOKUP_FAILURE]} lookups failed")
     if counts[CacheStatus.PUT_FAILURE]:
         parts.append(f"{counts[CacheStatus.PUT_FAILURE]} outputs not written")
-    refused = sum(1 for r in report if r.miss_reason and "signature refused" in r.miss_reason)
+    refused = sum(1 for r in report if r.miss_reason and r.miss_reason.signature_refused)
     if refused:
         parts.append(f"{refused} entries refused (signature)")
     return "cache warnings: " + ", ".join(parts) if parts else ""

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._cache import CacheStatus
+
+if TYPE_CHECKING:
+    from .catalog import MissReason
 
 __all__ = ["Report", "ReportRow", "RunObserver"]
 
@@ -43,7 +46,7 @@ class ReportRow:
     duration: float = 0.0
     status: str = "running"
     key: str | None = None
-    miss_reason: str | None = None
+    miss_reason: MissReason | None = None
     node: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
 
@@ -143,9 +146,12 @@ class Report(list[ReportRow]):
         return "\n".join(out)
 
     def miss_reasons(self) -> Counter[str]:
-        """How many cached calls executed, by reason."""
+        """How many cached calls executed, by reason (`MissReason.summary`: without
+        the ages and error messages that differ from call to call)."""
         return Counter(
-            row.miss_reason for row in self if row.miss_reason is not None and row.attempts > 0
+            row.miss_reason.summary
+            for row in self
+            if row.miss_reason is not None and row.attempts > 0
         )
 
     def __repr__(self) -> str:

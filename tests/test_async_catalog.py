@@ -392,3 +392,105 @@ def test_small_local_entries_skip_the_queues_and_large_ones_use_them(tmp_path: P
     assert inline["reader_submitted"] == 1 and inline["writer_submitted"] == 1  # the large one
     queued = asyncio.run(main(CatalogConfig(inline_io_below=0)))
     assert queued["reader_submitted"] == 2  # every read through the reader queue
+
+
+def test_a_held_reservation_outlives_a_blocked_event_loop(tmp_path: Path) -> None:
+    # The client extends what it holds from a thread of its own: a loop blocked
+    # for many lease lengths does not let the reservation lapse.
+    catalog = FsspecCatalog(str(tmp_path))
+    (key,) = keys(1)
+    config = CatalogConfig(reservation_heartbeat_s=0.05)  # raised to 0.5 s
+
+    async def main() -> list[ReservationStatus]:
+        async with AsyncCatalogClient(catalog, config) as client:
+            held = await client.get_or_extend_reservation(key, "holder")
+            assert held.status is ReservationStatus.ACQUIRED
+            seen = []
+            for _ in range(4):
+                time.sleep(0.8)  # the loop is blocked: no coroutine runs
+                seen.append(catalog.get_or_extend_reservation(key, "other", 0.5).status)
+            await client.release_reservation(key, "holder")
+            seen.append(catalog.get_or_extend_reservation(key, "other", 0.5).status)
+            return seen
+
+    statuses = asyncio.run(main())
+    assert statuses == [ReservationStatus.EXISTS] * 4 + [ReservationStatus.ACQUIRED]
+
+
+def test_a_released_reservation_is_not_extended_again(tmp_path: Path) -> None:
+    catalog = FsspecCatalog(str(tmp_path))
+    (key,) = keys(1)
+
+    async def main() -> None:
+        config = CatalogConfig(reservation_heartbeat_s=0.05)
+        async with AsyncCatalogClient(catalog, config) as client:
+            await client.get_or_extend_reservation(key, "holder")
+            await client.release_reservation(key, "holder")
+            assert client.leases.held() == 0
+            await asyncio.sleep(1.2)  # two heartbeats: nothing may revive it
+            taken = catalog.get_or_extend_reservation(key, "other", 0.5)
+            assert taken.status is ReservationStatus.ACQUIRED
+            # The released generation was marked expired, not deleted: the next
+            # holder made the next generation.
+            assert taken.generation == 2
+
+    asyncio.run(main())
+
+
+def test_a_caller_cancelled_while_acquiring_gives_the_reservation_up(tmp_path: Path) -> None:
+    gate = threading.Event()
+
+    class GatedCatalog(FsspecCatalog):
+        def get_or_extend_reservation(self, key: Key, owner_id: str, heartbeat_s: float) -> Any:
+            gate.wait(10)
+            return super().get_or_extend_reservation(key, owner_id, heartbeat_s)
+
+    catalog = GatedCatalog(str(tmp_path))
+    (key,) = keys(1)
+
+    async def main() -> None:
+        async with AsyncCatalogClient(catalog) as client:
+            asking = asyncio.ensure_future(client.get_or_extend_reservation(key, "impatient"))
+            await asyncio.sleep(0.05)
+            asking.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asking
+            gate.set()  # the request completes after its caller left
+            for _ in range(100):
+                await asyncio.sleep(0.02)
+                if client.leases.held() == 0 and client.writer.executed >= 2:
+                    break
+            assert client.leases.held() == 0
+        other = FsspecCatalog(str(tmp_path)).get_or_extend_reservation(key, "other", 5.0)
+        assert other.status is ReservationStatus.ACQUIRED
+
+    asyncio.run(main())
+
+
+def test_a_lookup_after_a_finished_upload_sees_it(tmp_path: Path) -> None:
+    # Read-your-writes: a download issued after an upload of the same key has
+    # completed must not join a download of it that started before the upload.
+    gate = threading.Event()
+
+    class ReadThenWait(FsspecCatalog):
+        def get(self, key: Key) -> Entry | None:
+            found = super().get(key)  # what the store held when the lookup began
+            gate.wait(10)
+            return found
+
+    catalog = ReadThenWait(str(tmp_path))
+    (key,) = keys(1)
+    config = CatalogConfig(inline_io_below=0)  # every request through the queues
+
+    async def main() -> tuple[Any, Any]:
+        async with AsyncCatalogClient(catalog, config) as client:
+            early = client.download(DownloadRequest(key))  # held at the gate
+            await asyncio.sleep(0.05)
+            await client.upload(UploadRequest(key, "value"))
+            late = client.download(DownloadRequest(key))
+            gate.set()
+            return (await early).results[0], (await late).results[0]
+
+    early, late = asyncio.run(main())
+    assert late.status is HIT and late.entry is not None and late.entry.outputs == "value"
+    assert early.status is MISS  # it read the store before the write

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -245,10 +246,15 @@ def test_an_unreadable_store_runs_the_task_with_lookup_failure(failing_fs: str) 
         executed.append(x)
         return x
 
-    with pytest.warns(fl.CatalogWarning, match="could not be read"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         run = fl.run(work, 5, cache_url=failing_fs)
     assert run.outputs == 5 and executed == [5]
     assert run.report[0].cache is fl.CacheStatus.LOOKUP_FAILURE
+    # Its reads failed until the run stopped contacting it, so the write was not tried.
+    read, written = (str(w.message) for w in caught if issubclass(w.category, fl.CatalogWarning))
+    assert "could not be read" in read and "store unreachable" in read
+    assert "not contacted for 5 s at a time" in written
 
 
 def test_any_fsspec_url_works_as_a_cache() -> None:

@@ -286,3 +286,57 @@ def test_the_index_can_be_turned_off(cache_dir: Path) -> None:
     assert reasons(run, "work") == ["no entry"]
     assert not (cache_dir / "index").exists()
     assert fl.run(define("1"), 1, catalog_config=config).report[0].cache is fl.CacheStatus.HIT
+
+
+def kinds(run: fl.Run, task: str) -> list[Any]:
+    return [r.miss_reason.kind if r.miss_reason else None for r in run.report.by_task(task)]
+
+
+def test_reasons_are_typed_kinds_with_structured_detail() -> None:
+    from flytelite.catalog import MissKind, MissReason
+
+    work = define("1")
+    assert kinds(fl.run(work, 1), "work") == [MissKind.FIRST]
+    (changed,) = [r.miss_reason for r in fl.run(work, 2).report.by_task("work")]
+    assert isinstance(changed, MissReason) and changed == "input 'x' changed"
+    assert changed.kind is MissKind.INPUTS_CHANGED and changed.detail == {"names": ("x",)}
+    (bumped,) = [r.miss_reason for r in fl.run(define("2"), 1).report.by_task("work")]
+    assert bumped.kind is MissKind.VERSION_CHANGED
+    assert bumped.detail == {"before": "1", "now": "2"}
+    (grown,) = kinds(fl.run(define("2", extra=True), 1), "work")
+    assert grown is MissKind.SIGNATURE_CHANGED
+    override = define("2", extra=True)
+    override.cache = fl.Cache(version="2", behavior="override")
+    (forced,) = kinds(fl.run(override, 1), "work")
+    assert forced is MissKind.OVERRIDE
+
+
+def test_reasons_survive_pickling_and_json() -> None:
+    import pickle
+
+    from flytelite.catalog import MissKind, MissReason
+
+    reason = MissReason(MissKind.INPUTS_CHANGED, "input 'x' changed", names=("x",))
+    again = pickle.loads(pickle.dumps(reason))
+    assert again == reason and again.kind is MissKind.INPUTS_CHANGED
+    assert again.detail == {"names": ("x",)}
+    assert json.dumps({"r": reason}) == '{"r": "input \'x\' changed"}'
+
+
+def test_report_counts_expired_entries_as_one_reason_whatever_their_ages() -> None:
+    env = fl.TaskEnvironment("reasons_expired")
+
+    @env.task(cache=fl.Cache(version="1", max_age=timedelta(seconds=0.05)))
+    def work(x: int) -> int:
+        return x
+
+    @env.task
+    async def many() -> list[int]:
+        return [await work.aio(x) for x in range(3)]
+
+    fl.run(many)
+    time.sleep(0.1)
+    run = fl.run(many)
+    texts = {r.miss_reason for r in run.report.by_task("work")}
+    assert all(t is not None and t.startswith("entry expired (age") for t in texts)
+    assert run.report.miss_reasons() == {"entry expired": 3}

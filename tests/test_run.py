@@ -682,3 +682,29 @@ def test_a_cancelled_run_raises_run_cancelled_with_its_report_and_keeps_finished
         ("cancelled_run.hang", "cancelled"),
     ]
     assert [r.cache for r in fl.run(quick, 2).report] == [HIT]  # its output was kept
+
+
+def test_a_run_keeps_the_applications_own_gc_freeze() -> None:
+    import gc
+
+    env = fl.TaskEnvironment("gc_frozen")
+
+    @env.task
+    def noop() -> int:
+        return 1
+
+    gc.freeze()  # the pre-fork idiom: everything so far stays out of collections
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        threshold = gc.get_threshold()
+        fl.run(noop, progress=False)
+        # Still frozen (`unfreeze` would empty it); frozen objects freed meanwhile leave it.
+        assert frozen * 0.9 < gc.get_freeze_count() <= frozen
+        assert gc.get_threshold() == threshold
+        gc.set_threshold(1000, 10, 10)  # the application's own thresholds...
+        assert fl.run(noop, progress=False).outputs == 1
+        assert gc.get_threshold() == (1000, 10, 10)  # ...are what a run restores
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

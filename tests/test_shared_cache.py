@@ -31,7 +31,13 @@ WORKER = textwrap.dedent(
         with open(os.environ["MARKS"], "a") as f:
             f.write(f"start {os.getpid()} {x}\\n")
             f.flush()
-        time.sleep(float(os.environ.get("BODY_SECONDS", "0.3")))
+        seconds = float(os.environ.get("BODY_SECONDS", "0.3"))
+        if os.environ.get("SPIN"):  # hold the GIL, as CPU-bound bodies do
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                pass
+        else:
+            time.sleep(seconds)
         return x * x
 
     @env.task
@@ -89,6 +95,17 @@ def test_four_processes_execute_each_serialized_key_once(tmp_path: Path, cache_d
     assert statuses.count("HIT") == 3 * len(keys)
 
 
+def test_serialized_keys_execute_once_under_load(tmp_path: Path, cache_dir: Path) -> None:
+    # Hundreds of calls in flight per process, bodies holding the GIL, and a
+    # heartbeat far below what such a process can keep: no live lease lapses.
+    keys = list(range(200))
+    load = {"BODY_SECONDS": "0.005", "SPIN": "1", "HEARTBEAT": "0.05"}
+    procs = [start_worker(tmp_path, keys, str(cache_dir), **load) for _ in range(4)]
+    results = [finish(p) for p in procs]
+    assert all(r["outputs"] == [k * k for k in keys] for r in results)
+    assert executions(tmp_path) == {k: 1 for k in keys}
+
+
 def test_a_sigkilled_holder_is_taken_over_within_a_few_heartbeats(
     tmp_path: Path, cache_dir: Path
 ) -> None:
@@ -106,7 +123,8 @@ def test_a_sigkilled_holder_is_taken_over_within_a_few_heartbeats(
     elapsed = time.monotonic() - started
     assert result["outputs"] == [49] and result["statuses"] == ["POPULATED"]
     assert executions(tmp_path) == {7: 2}
-    # The lease lapses 3 heartbeats (0.6 s) after the last extension; allow for start-up.
+    # The lease lapses 3 heartbeats (raised to 0.5 s each: 1.5 s) after the last
+    # extension; allow for start-up.
     assert elapsed < 8, f"takeover took {elapsed:.1f} s"
 
 

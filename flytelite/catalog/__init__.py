@@ -9,6 +9,7 @@ imports flytelite's hashing and errors only, never the task or engine modules.
 
 from ._async import AsyncCatalogClient as AsyncCatalogClient
 from ._async import CatalogConfig as CatalogConfig
+from ._breaker import BreakerConfig as BreakerConfig
 from ._catalog import CatalogClient as CatalogClient
 from ._catalog import FsspecCatalog as FsspecCatalog
 from ._catalog import StoredEntry as StoredEntry
@@ -25,11 +26,14 @@ from ._messages import UploadRequest as UploadRequest
 from ._messages import UploadResponse as UploadResponse
 from ._messages import UploadResult as UploadResult
 from ._queue import QueueConfig as QueueConfig
+from ._reasons import MissKind as MissKind
+from ._reasons import MissReason as MissReason
 from ._reservation import Reservation as Reservation
 from ._reservation import ReservationStatus as ReservationStatus
 
 __all__ = [
     "AsyncCatalogClient",
+    "BreakerConfig",
     "CatalogClient",
     "CatalogConfig",
     "DownloadFuture",
@@ -39,6 +43,8 @@ __all__ = [
     "Entry",
     "FsspecCatalog",
     "Key",
+    "MissKind",
+    "MissReason",
     "QueueConfig",
     "Reservation",
     "ReservationStatus",

@@ -13,16 +13,19 @@ import collections
 import functools
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from .._cache import CacheStatus
 from .._errors import CatalogNotStartedError
+from ._breaker import Breaker, BreakerConfig
 from ._catalog import CatalogClient, FsspecCatalog
 from ._entry import Entry, EntryProblem, dump_outputs, load_outputs
 from ._index import KEEP as INDEX_KEEP
 from ._index import IndexRecord, explain, record_for
+from ._keeper import LeaseKeeper
 from ._key import Key
 from ._messages import (
     DownloadFuture,
@@ -33,7 +36,8 @@ from ._messages import (
     UploadResult,
 )
 from ._queue import QueueConfig, WorkQueue
-from ._reservation import Reservation
+from ._reasons import MissKind, MissReason, unreadable
+from ._reservation import Reservation, ReservationStatus
 from ._store import LocalStore
 
 __all__ = ["AsyncCatalogClient", "CatalogConfig"]
@@ -46,8 +50,9 @@ class CatalogConfig:
     Args:
         reader: The queue for lookups.
         writer: The queue for writes and reservations.
-        reservation_heartbeat_s: How often a holder of a `serialize=True`
-            reservation extends it; it expires after three missed heartbeats.
+        reservation_heartbeat_s: How often the client extends the reservations
+            it holds (from a thread of its own, whatever the event loop is
+            doing); a lease expires after three missed heartbeats.
         inline_io_below: Entries smaller than this (bytes) in a local folder are
             read and written on the event loop's thread, where the I/O costs less
             than a hand-off to a worker thread and back. `0` sends everything
@@ -56,6 +61,9 @@ class CatalogConfig:
         miss_index: Keep the per-task index of written keys that explains misses
             (`ReportRow.miss_reason`, `flytelite cache why`). Off: misses say
             less, and nothing is written beside the entries.
+        breaker: When the run stops contacting a store that keeps failing, and
+            for how long (calls meanwhile report `LOOKUP_FAILURE` /
+            `PUT_FAILURE` at once).
     """
 
     reader: QueueConfig = field(default_factory=QueueConfig)
@@ -63,6 +71,7 @@ class CatalogConfig:
     reservation_heartbeat_s: float = 5.0
     inline_io_below: int = 256 * 1024
     miss_index: bool = True
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
 
     def __post_init__(self) -> None:
         hb = self.reservation_heartbeat_s
@@ -102,8 +111,13 @@ class AsyncCatalogClient:
     def __init__(self, client: CatalogClient, config: CatalogConfig | None = None) -> None:
         self.client = client
         self.config = config or CatalogConfig()
-        self.reader = WorkQueue("reader", self.config.reader)
-        self.writer = WorkQueue("writer", self.config.writer)
+        where = str(getattr(client, "url", type(client).__name__))
+        self.breaker = Breaker(where, self.config.breaker)
+        """Shared by both queues: one store, one verdict on whether it is reachable."""
+        self.reader = WorkQueue("reader", self.config.reader, self.breaker)
+        self.writer = WorkQueue("writer", self.config.writer, self.breaker)
+        self.leases = LeaseKeeper(client, self.config.reservation_heartbeat_s, self.breaker)
+        """Extends every reservation this client acquired until it is released."""
         self._started = False
         self._unique = itertools.count()
         self._inline: tuple[FsspecCatalog, LocalStore] | None = None
@@ -122,6 +136,7 @@ class AsyncCatalogClient:
         self._known: dict[str, collections.deque[IndexRecord]] = {}
         self._producers: frozenset[str] = frozenset()  # runs that wrote through this client
         self._flushes: list[asyncio.Future[Any]] = []
+        self._writes: dict[str, int] = {}  # uploads finished per key digest (read-your-writes)
         self._flush_timer: asyncio.TimerHandle | None = None
 
     async def __aenter__(self) -> AsyncCatalogClient:
@@ -152,6 +167,9 @@ class AsyncCatalogClient:
             await asyncio.shield(flush)
         self._started = False
         threads = self.reader.stop() + self.writer.stop()
+        keeper = self.leases.stop()
+        if keeper is not None:
+            threads.append(keeper)
         if threads:
             await asyncio.get_running_loop().run_in_executor(None, _join, threads)
 
@@ -172,8 +190,11 @@ class AsyncCatalogClient:
         for r in requests:
             future = self._read_inline(r) if self._inline is not None else None
             if future is None:
+                # Writes finished for this key are part of the id: a lookup issued
+                # after an upload completed never joins one that started before it.
+                written = self._writes.get(r.key.digest, 0)
                 future = self.reader.submit(
-                    f"get:{r.key.digest}:{r.max_age}",
+                    f"get:{r.key.digest}:{r.max_age}:{written}",
                     self._download,
                     r,
                     fail=functools.partial(_lookup_failure, r.key),
@@ -204,9 +225,16 @@ class AsyncCatalogClient:
         """Queue writes; returns at once."""
         self._check_started()
         future = self._upload_future(requests)
-        for f in future._futures:
-            f.add_done_callback(lambda _: self._schedule_flush())
+        for r, f in zip(requests, future._futures):
+            if f.done():  # written on this thread already
+                self._uploaded(r.key.digest, f)
+            else:  # registered before any caller awaits `f`: it runs before they resume
+                f.add_done_callback(functools.partial(self._uploaded, r.key.digest))
         return future
+
+    def _uploaded(self, digest: str, _: asyncio.Future[Any]) -> None:
+        self._writes[digest] = self._writes.get(digest, 0) + 1
+        self._schedule_flush()
 
     def _upload_future(self, requests: tuple[UploadRequest, ...]) -> UploadFuture:
         futures = []
@@ -265,15 +293,14 @@ class AsyncCatalogClient:
             # One read tells both the entry and, on a miss, what was wrong with it.
             found = self.client.inspect(key)  # errors: retried, then `_lookup_failure`
             if not isinstance(found, Entry):
-                reason = f"entry unreadable: {found.reason}" if found else None
+                reason = unreadable(found.reason) if found else None
                 return DownloadResult(
                     key, CacheStatus.MISS, reason=reason or self._compare_with_index(key)
                 )
             try:
                 entry: Entry | None = load_outputs(found)
             except EntryProblem as problem:
-                reason = f"entry unreadable: {problem.reason}"
-                return DownloadResult(key, CacheStatus.MISS, reason=reason)
+                return DownloadResult(key, CacheStatus.MISS, reason=unreadable(problem.reason))
         else:  # a user's client: its own `get`, then `inspect` only to explain a miss
             entry = self.client.get(key)
         if entry is None:
@@ -282,11 +309,16 @@ class AsyncCatalogClient:
             return DownloadResult(
                 key,
                 CacheStatus.MISS,
-                reason=f"entry expired (age {entry.age:.1f} s > max_age {request.max_age:g} s)",
+                reason=MissReason(
+                    MissKind.EXPIRED,
+                    f"entry expired (age {entry.age:.1f} s > max_age {request.max_age:g} s)",
+                    age=entry.age,
+                    max_age=request.max_age,
+                ),
             )
         return DownloadResult(key, CacheStatus.HIT, entry=entry)
 
-    def _explain(self, key: Key) -> str | None:
+    def _explain(self, key: Key) -> MissReason | None:
         """Why `get` found nothing usable (misses only; at most one more small read)."""
         inspect = getattr(self.client, "inspect", None)
         try:
@@ -294,12 +326,12 @@ class AsyncCatalogClient:
         except Exception:
             found = None
         if isinstance(found, EntryProblem):
-            return f"entry unreadable: {found.reason}"
+            return unreadable(found.reason)
         if isinstance(found, Entry):  # checked, yet `get` refused it: it does not load here
-            return "entry unreadable: its outputs cannot be loaded"
+            return unreadable("its outputs cannot be loaded")
         return self._compare_with_index(key)
 
-    def _compare_with_index(self, key: Key) -> str | None:
+    def _compare_with_index(self, key: Key) -> MissReason | None:
         read = getattr(self.client, "index_records", None)
         if read is None or not self.config.miss_index:
             return None
@@ -367,30 +399,61 @@ class AsyncCatalogClient:
     # -- reservations ---------------------------------------------------------------------
 
     async def get_or_extend_reservation(self, key: Key, owner_id: str) -> Reservation:
-        """Acquire or extend `owner_id`'s reservation of `key` (through the writer queue)."""
+        """Acquire or extend `owner_id`'s reservation of `key` (through the writer queue).
+
+        Once acquired, the client keeps extending it every
+        `reservation_heartbeat_s` from its own thread until
+        `release_reservation` (or `aclose`); a caller that is cancelled while
+        waiting gives an acquired reservation up at once.
+        """
         self._check_started()
-        heartbeat = self.config.reservation_heartbeat_s
         future = self.writer.submit(
             f"reserve:{key.digest}:{owner_id}:{next(self._unique)}",
-            self.client.get_or_extend_reservation,
+            self._reserve,
             key,
             owner_id,
-            heartbeat,
+        )
+        try:
+            result: Reservation = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(lambda _: self._release_soon(key, owner_id))
+            raise
+        return result
+
+    def _reserve(self, key: Key, owner_id: str) -> Reservation:
+        asked = time.monotonic()
+        lease = self.client.get_or_extend_reservation(key, owner_id, self.leases.pace(extra=1))
+        self.leases.observe(time.monotonic() - asked)
+        if lease.status is ReservationStatus.ACQUIRED:
+            # Kept from this thread on: a busy event loop cannot let it lapse.
+            self.leases.hold(key, owner_id)
+        return lease
+
+    def _release_soon(self, key: Key, owner_id: str) -> None:
+        if self._started:
+            self.writer.submit(
+                f"release:{key.digest}:{owner_id}:{next(self._unique)}",
+                self._release,
+                key,
+                owner_id,
+                fail=_ignore,
+            )
+
+    async def release_reservation(self, key: Key, owner_id: str) -> Reservation:
+        """Give up `owner_id`'s reservation of `key` (and stop extending it)."""
+        self._check_started()
+        future = self.writer.submit(
+            f"release:{key.digest}:{owner_id}:{next(self._unique)}",
+            self._release,
+            key,
+            owner_id,
         )
         result: Reservation = await future
         return result
 
-    async def release_reservation(self, key: Key, owner_id: str) -> Reservation:
-        """Give up `owner_id`'s reservation of `key`."""
-        self._check_started()
-        future = self.writer.submit(
-            f"release:{key.digest}:{owner_id}:{next(self._unique)}",
-            self.client.release_reservation,
-            key,
-            owner_id,
-        )
-        result: Reservation = await future
-        return result
+    def _release(self, key: Key, owner_id: str) -> Reservation:
+        self.leases.drop(key, owner_id)
+        return self.client.release_reservation(key, owner_id)
 
     def stats(self) -> dict[str, int]:
         """Requests submitted and store calls executed per queue (dedup shows as the gap)."""

@@ -18,6 +18,7 @@ corrupt, foreign or refused object is reported as a problem, never loaded.
 from __future__ import annotations
 
 import json
+import math
 import struct
 import time
 from dataclasses import dataclass, field
@@ -131,13 +132,37 @@ def _split(data: bytes | memoryview) -> tuple[bytes, dict[str, Any], int]:
     prefix = bytes(data[:end])
     try:
         header = json.loads(prefix[_PREFIX:])
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deep enough to recurse
         raise EntryProblem("corrupt") from None
     if not isinstance(header, dict):
         raise EntryProblem("corrupt")
-    if header.get("format") != FORMAT_VERSION:
+    if header.get("format") != FORMAT_VERSION or type(header.get("format")) is not int:
         raise EntryProblem("foreign format")
+    for name, kind in _FIELDS.items():
+        value = header.get(name)
+        if type(value) not in kind:  # exact types: `True` is no size, `{}` no time
+            raise EntryProblem("corrupt")
+    if (
+        not math.isfinite(header["created_at"])
+        or header["payload_size"] < 0
+        or header["seal"] not in _SEALS
+    ):
+        raise EntryProblem("corrupt")
     return prefix, header, end
+
+
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "key": (str,),
+    "task": (str,),
+    "cache_version": (str,),
+    "created_at": (float, int),
+    "producer": (str,),
+    "payload_size": (int,),
+    "payload_blake3": (str,),
+    "seal": (str,),
+}
+"""The header's fields and their JSON types: anything else is a corrupt entry."""
+_SEALS = ("plain", "hmac-sha256")
 
 
 def read_header(head: bytes) -> dict[str, Any]:
@@ -158,7 +183,7 @@ def decode_entry(data: bytes, *, key: str, secret: bytes | None = None) -> Entry
     """
     prefix, header, end = _split(data)
     seal = data[end : end + _SEAL]
-    signed = header.get("seal") == "hmac-sha256"
+    signed = header["seal"] == "hmac-sha256"
     if secret is not None:
         import hmac
 
@@ -168,19 +193,19 @@ def decode_entry(data: bytes, *, key: str, secret: bytes | None = None) -> Entry
         raise EntryProblem("signature refused")  # signed by a writer whose secret we lack
     elif seal != _seal(prefix, None):
         raise EntryProblem("corrupt")
-    if header.get("key") != key:
+    if header["key"] != key:
         raise EntryProblem("foreign key")
     payload = memoryview(data)[end + _SEAL :]  # no copy: payloads may be large
-    if len(payload) != header.get("payload_size"):
+    if len(payload) != header["payload_size"]:
         raise EntryProblem("truncated")
-    if _digest(payload) != header.get("payload_blake3"):
+    if _digest(payload) != header["payload_blake3"]:
         raise EntryProblem("corrupt")
     return Entry(
         key=key,
-        task=str(header.get("task")),
-        cache_version=str(header.get("cache_version")),
-        created_at=float(header.get("created_at", 0.0)),
-        producer=str(header.get("producer")),
+        task=header["task"],
+        cache_version=header["cache_version"],
+        created_at=float(header["created_at"]),
+        producer=header["producer"],
         payload=payload,
     )
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ._key import Key
+from ._reasons import MissKind, MissReason
 from ._store import Store, safe_name
 
 __all__ = [
@@ -89,19 +90,23 @@ def _quoted(names: Iterable[str]) -> str:
     return ", ".join(repr(n) for n in names)
 
 
-def compare(current: IndexRecord, earlier: IndexRecord) -> str:
+def compare(current: IndexRecord, earlier: IndexRecord) -> MissReason:
     """Why `current` is not `earlier`: version, signature, or inputs."""
     if current.version != earlier.version:
         changed = code_changes(current.code, earlier.code)
+        versions = {"before": earlier.version, "now": current.version}
         if current.auto and earlier.auto:
             if changed:
-                return changed
-            return (
-                f"the task's code changed (auto version {earlier.version!r} → {current.version!r})"
+                return MissReason(MissKind.CODE_CHANGED, changed, **versions)
+            return MissReason(
+                MissKind.CODE_CHANGED,
+                f"the task's code changed (auto version {earlier.version!r} → {current.version!r})",
+                **versions,
             )
+        text = f"cache_version changed ({earlier.version!r} → {current.version!r})"
         if changed and current.code and earlier.code:
-            return f"cache_version changed ({earlier.version!r} → {current.version!r}): {changed}"
-        return f"cache_version changed ({earlier.version!r} → {current.version!r})"
+            text = f"{text}: {changed}"
+        return MissReason(MissKind.VERSION_CHANGED, text, **versions)
     if current.signature != earlier.signature:
         now, before = _names(current.signature), _names(earlier.signature)
         added = [n for n in now if n not in before]
@@ -112,15 +117,24 @@ def compare(current: IndexRecord, earlier: IndexRecord) -> str:
         if removed:
             parts.append(f"removed {_quoted(removed)}")
         detail = "; ".join(parts) or "parameters reordered or changed kind"
-        return f"the task's signature changed ({detail})"
+        return MissReason(
+            MissKind.SIGNATURE_CHANGED,
+            f"the task's signature changed ({detail})",
+            added=tuple(added),
+            removed=tuple(removed),
+        )
     inputs = [n for n in current.inputs if current.inputs[n] != earlier.inputs.get(n)]
     if not inputs:
-        return (
+        return MissReason(
+            MissKind.REMOVED,
             f"the entry written by run {earlier.producer} was removed since "
-            f"(cache cleared or pruned)"
+            f"(cache cleared or pruned)",
+            run=earlier.producer,
         )
     noun = "input" if len(inputs) == 1 else "inputs"
-    return f"{noun} {_quoted(inputs)} changed"
+    return MissReason(
+        MissKind.INPUTS_CHANGED, f"{noun} {_quoted(inputs)} changed", names=tuple(inputs)
+    )
 
 
 _PART_NOUNS = {
@@ -200,7 +214,7 @@ def nearest(current: IndexRecord, records: list[IndexRecord]) -> IndexRecord | N
 
 def explain(
     current: IndexRecord, records: list[IndexRecord], *, this_run: frozenset[str] = frozenset()
-) -> str:
+) -> MissReason:
     """The miss reason for a key with components `current`, given the task's records.
 
     Records written by `this_run` (the producers of the run asking) do not count as
@@ -212,14 +226,14 @@ def explain(
 
 def explain_against(
     current: IndexRecord, records: list[IndexRecord], *, this_run: frozenset[str] = frozenset()
-) -> tuple[str, IndexRecord | None]:
+) -> tuple[MissReason, IndexRecord | None]:
     """The miss reason, and the earlier record it was found against."""
     earlier = [r for r in records if r.producer not in this_run] if this_run else records
     closest = nearest(current, [r for r in earlier if r.key != current.key] or earlier)
     if closest is None:
         if len(earlier) < len(records):
-            return "no entry for these inputs yet", None
-        return "no entry for this task yet", None
+            return MissReason(MissKind.NEW_INPUTS, "no entry for these inputs yet"), None
+        return MissReason(MissKind.FIRST, "no entry for this task yet"), None
     return compare(current, closest), closest
 
 
@@ -250,8 +264,8 @@ class MissIndex:
             raw = json.loads(data)
             codes = raw.get("codes")
             return [IndexRecord.from_json(r, codes) for r in raw["records"]]
-        except (ValueError, KeyError, TypeError, AttributeError, OSError):
-            return []
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError):
+            return []  # not an index flytelite wrote: it only loses reasons
 
     def add(self, records: list[IndexRecord]) -> None:
         """Merge records into their tasks' indexes, keeping the newest `keep` per task."""

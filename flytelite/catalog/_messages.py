@@ -11,6 +11,7 @@ from typing import Any
 from .._cache import CacheStatus
 from ._entry import Entry
 from ._key import Key
+from ._reasons import MissReason
 
 __all__ = [
     "DownloadFuture",
@@ -66,7 +67,7 @@ class DownloadResult:
     status: CacheStatus
     entry: Entry | None = None
     error: BaseException | None = None
-    reason: str | None = None
+    reason: MissReason | None = None
 
     @property
     def hit(self) -> bool:

@@ -19,6 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._errors import StoreUnavailableError
+from ._breaker import Breaker
+
 __all__ = ["QueueConfig", "WorkQueue"]
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (OSError, TimeoutError)
@@ -76,9 +79,10 @@ class _Item:
 class WorkQueue:
     """Runs blocking calls on up to `config.workers` threads for one event loop."""
 
-    def __init__(self, name: str, config: QueueConfig) -> None:
+    def __init__(self, name: str, config: QueueConfig, breaker: Breaker | None = None) -> None:
         self.name = name
         self.config = config
+        self.breaker = breaker
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._index: OrderedDict[str, _Item] = OrderedDict()
         self._threads: list[threading.Thread] = []
@@ -159,17 +163,28 @@ class WorkQueue:
                     pass  # the loop is closed: nobody is waiting any more
 
     def _run(self, item: _Item) -> tuple[bool, Any]:
+        breaker = self.breaker
         attempt = 0
         while True:
             try:
-                return True, item.fn(*item.args)
+                if breaker is not None:
+                    breaker.check()
+                value = item.fn(*item.args)
+            except StoreUnavailableError as exc:
+                return self._failed(item, exc)  # the store is resting: fail at once
             except TRANSIENT_ERRORS as exc:
-                if attempt >= self.config.max_retries:
-                    return self._failed(item, exc)
+                if breaker is not None:
+                    breaker.failed(exc)
+                if attempt >= self.config.max_retries or (breaker is not None and breaker.is_open):
+                    return self._failed(item, exc)  # this error, not the breaker's
                 time.sleep(min(_BACKOFF_BASE * 2**attempt, _BACKOFF_MAX))
                 attempt += 1
             except Exception as exc:
                 return self._failed(item, exc)
+            else:
+                if breaker is not None:
+                    breaker.succeeded()
+                return True, value
 
     @staticmethod
     def _failed(item: _Item, exc: Exception) -> tuple[bool, Any]:

@@ -4,11 +4,12 @@ A reservation is a lease with a generation number. Each generation is its own
 object, `reservations/<task>/<key>/<generation>`, created only if absent (a
 hard link locally, a conditional PUT on object stores), so exactly one caller
 can create any generation. The holder of the highest generation owns the key
-until its lease expires (`expires_at` = last heartbeat + 3 heartbeats). To take
-over an expired lease a caller creates the *next* generation; a stale holder
-finds out at its next heartbeat. Nothing is ever deleted and re-created in
-place, which is what makes a naive lock file unsound (two callers can both
-delete a stale file and both create a new one).
+until its lease expires (`expires_at` = last heartbeat + 3 heartbeats) or is
+released (marked expired). To take over an expired lease a caller creates the
+*next* generation; a stale holder finds out at its next heartbeat. Nothing is
+ever deleted and re-created in place, which is what makes a naive lock file
+unsound (two callers can both delete a stale file and both create a new one);
+superseded generations are deleted only once a newer one exists.
 
 Leases are an optimisation, not the guarantee: entries are committed
 create-if-absent, so even a holder that lost its lease unknowingly cannot
@@ -81,7 +82,7 @@ class Reservations:
                 float(raw["heartbeat_s"]),
                 generation,
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             # Not a lease flytelite wrote: treat it as long expired.
             return Reservation(ReservationStatus.EXISTS, "", 0.0, 0.0, generation)
 
@@ -137,11 +138,19 @@ class Reservations:
         return Reservation(ReservationStatus.FAILURE, "", 0.0, heartbeat_s)
 
     def release(self, key: Key, owner_id: str) -> Reservation:
-        """Give up `owner_id`'s reservation; a reservation held by another owner is left alone."""
+        """Give up `owner_id`'s reservation; a reservation held by another owner is left alone.
+
+        The generation is marked expired, not deleted: the next caller creates
+        the next generation, so two callers can never both create the same one
+        (as they could if the folder were emptied and generation 1 made again).
+        """
         folder = self.folder(key)
         generations = self._generations(folder)
         if generations:
             current = self._read(folder, generations[-1])
             if current is not None and current.owner_id == owner_id:
-                self.store.delete(f"{folder}/{current.generation:012d}")
+                released = Reservation(
+                    ReservationStatus.RELEASED, owner_id, 0.0, 0.0, current.generation
+                )
+                self._write(folder, released, exclusive=False)
         return Reservation(ReservationStatus.RELEASED, owner_id, time.time(), 0.0)

@@ -7,19 +7,20 @@ writes create only if absent (the first writer wins).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
 import blake3
 
-from .._errors import MissingExtraError
+from .._errors import MissingExtraError, StoreError
 
 __all__ = ["FsspecStore", "LocalStore", "ObjectInfo", "Store", "open_store", "safe_name"]
 
@@ -46,7 +47,12 @@ class ObjectInfo:
 
 
 class Store(Protocol):
-    """Whole-object storage, addressed by `/`-separated relative paths."""
+    """Whole-object storage, addressed by `/`-separated relative paths.
+
+    Transport failures raise `OSError` (`StoreError` wraps a file system's own
+    exceptions), which the catalog client retries and counts towards its
+    circuit breaker.
+    """
 
     url: str
 
@@ -159,14 +165,50 @@ class LocalStore:
                 yield ObjectInfo(full.relative_to(self.root).as_posix(), st.st_size, st.st_mtime)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _transport(method: _F) -> _F:
+    """Raise the file system's own non-`OSError` exceptions as `StoreError`."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+# Defaults for some file systems, used unless the storage options say otherwise.
+# botocore retries a refused connection for about 10 s; s3fs retries it (and
+# throttling) itself, and the catalog client retries and then stops contacting
+# a dead store, so one botocore attempt per request is enough.
+_S3_CONFIG = {"retries": {"max_attempts": 1, "mode": "standard"}, "connect_timeout": 10}
+
+
+def _with_defaults(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
+    if protocol in ("s3", "s3a"):
+        config = dict(options.get("config_kwargs") or {})
+        for name, value in _S3_CONFIG.items():
+            config.setdefault(name, value)
+        return {**options, "config_kwargs": config}
+    return options
+
+
 class FsspecStore:
     """Any fsspec file system (`memory://`, `s3://`, `gs://`, ...)."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         import fsspec
 
+        protocol = url.split("://", 1)[0].lower()
+        options = _with_defaults(protocol, dict(storage_options or {}))
         try:
-            self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+            self.fs, root = fsspec.core.url_to_fs(url, **options)
         except (ImportError, ValueError) as exc:
             raise _unusable_url(url, exc) from exc
         self.root = root.rstrip("/")
@@ -181,6 +223,7 @@ class FsspecStore:
     def _path(self, path: str) -> str:
         return f"{self.root}/{path}"
 
+    @_transport
     def read(self, path: str) -> bytes | None:
         try:
             data: bytes = self.fs.cat_file(self._path(path), **self._read_kwargs)
@@ -188,6 +231,7 @@ class FsspecStore:
             return None
         return data
 
+    @_transport
     def write(self, path: str, parts: Sequence[bytes | memoryview], *, exclusive: bool) -> bool:
         full = self._path(path)
         data = b"".join(parts)
@@ -209,6 +253,7 @@ class FsspecStore:
             raise
         return True
 
+    @_transport
     def read_head(self, path: str, size: int) -> bytes | None:
         try:
             data: bytes = self.fs.cat_file(self._path(path), start=0, end=size)
@@ -216,12 +261,14 @@ class FsspecStore:
             return None
         return data
 
+    @_transport
     def delete(self, path: str) -> None:
         try:
             self.fs.rm_file(self._path(path))
         except FileNotFoundError:
             pass
 
+    @_transport
     def names(self, folder: str) -> list[str]:
         full = self._path(folder)
         self.fs.invalidate_cache(full)
@@ -234,7 +281,7 @@ class FsspecStore:
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         base = self._path(prefix) if prefix else self.root
         try:
-            found = self.fs.find(base, detail=True)
+            found = _transport(self.fs.find)(base, detail=True)
         except FileNotFoundError:
             return
         cut = len(self.root) + 1
