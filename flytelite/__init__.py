@@ -54,6 +54,7 @@ from .dynamic import WorkflowSpec as WorkflowSpec
 from .dynamic import WorkflowWarning as WorkflowWarning
 
 if _typing.TYPE_CHECKING:
+    from ._cancelled import RunCancelled as RunCancelled
     from .executors._dask import DaskExecutor as DaskExecutor
 
 __version__ = "0.1.0"
@@ -79,6 +80,7 @@ __all__ = [
     "Report",
     "ReportRow",
     "Run",
+    "RunCancelled",
     "RunContextError",
     "RunContextWarning",
     "SerializationError",
@@ -100,19 +102,24 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    # The executors load on first use, not with `import flytelite`.
-    if name == "DaskExecutor":
-        from .executors._dask import DaskExecutor
+_LAZY = {"DaskExecutor": ".executors._dask", "RunCancelled": "._cancelled"}
 
-        DaskExecutor.__module__ = __name__
-        globals()[name] = DaskExecutor
-        return DaskExecutor
+
+def __getattr__(name: str) -> _typing.Any:
+    # These load on first use, not with `import flytelite`: the executors, and what
+    # needs asyncio.
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        value.__module__ = __name__
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'flytelite' has no attribute {name!r}")
 
 
 for _name in __all__:
-    if _name == "DaskExecutor":
+    if _name in _LAZY:
         continue
     _obj = globals()[_name]
     if isinstance(_obj, type):

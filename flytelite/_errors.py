@@ -25,6 +25,10 @@ Warnings: `CatalogWarning` (UserWarning), the store could not be read or written
 what its code uses; `RunContextWarning` (UserWarning), a task was called outside the
 run in progress and ran as a plain function.
 
+Outside the root, as a cancellation is not an error: `RunCancelled`, an
+`asyncio.CancelledError` that `fl.run.aio` raises when its run is cancelled,
+with the report of the calls so far (it lives in `_cancelled`, which needs asyncio).
+
 A task body's own exceptions are never wrapped inside a run: a parent that
 awaits a failed child sees the child's exception, exactly as with plain asyncio.
 Only `fl.run` wraps, so that its caller learns which task failed.

@@ -15,11 +15,10 @@ if TYPE_CHECKING:
 __all__ = ["Report", "ReportRow", "RunObserver"]
 
 _MAX_REASONS = 8
-_MISSED = (
-    CacheStatus.MISS,
-    CacheStatus.POPULATED,
-    CacheStatus.LOOKUP_FAILURE,
-    CacheStatus.PUT_FAILURE,
+_MISSED = (CacheStatus.MISS, CacheStatus.POPULATED)
+_FAILURE_COLUMNS = (
+    (CacheStatus.LOOKUP_FAILURE, "lookup failures"),
+    (CacheStatus.PUT_FAILURE, "put failures"),
 )
 
 
@@ -107,7 +106,11 @@ class Report(list[ReportRow]):
         groups: dict[str, list[ReportRow]] = {}
         for row in self:
             groups.setdefault(row.task, []).append(row)
-        header = ("task", "calls", "hits", "misses", "failed", "total s", "p95 s")
+        # Calls the store could not serve or keep get their own columns, when there are any.
+        statuses = {row.cache for row in self}
+        failures = [(status, name) for status, name in _FAILURE_COLUMNS if status in statuses]
+        names = [name for _, name in failures]
+        header = ("task", "calls", "hits", "misses", *names, "failed", "total s", "p95 s")
         lines = [header]
         for task, rows in groups.items():
             durations = sorted(r.duration for r in rows)
@@ -118,6 +121,7 @@ class Report(list[ReportRow]):
                     str(len(rows)),
                     str(sum(r.cache is CacheStatus.HIT for r in rows)),
                     str(sum(r.cache in _MISSED and r.attempts > 0 for r in rows)),
+                    *(str(sum(r.cache is status for r in rows)) for status, _ in failures),
                     str(sum(r.status == "failed" for r in rows)),
                     f"{sum(durations):.3f}",
                     f"{p95:.3f}",

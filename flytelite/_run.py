@@ -98,6 +98,7 @@ class _RunFunction:
             InputError: the arguments do not fit the task (nothing ran).
             UnhashableInputError: an input of a cached root task cannot be hashed (nothing ran).
             TaskFailedError: a task failed; it names the task and chains its exception.
+            RunCancelled: (`fl.run.aio`) the run was cancelled; `.report` has its calls so far.
             RunContextError: called inside a run, or `fl.run` inside a running event loop.
         """
         import asyncio  # here, not with `import flytelite`
@@ -139,6 +140,9 @@ class _RunFunction:
     ) -> Run:
         """The awaitable form of `fl.run`."""
         # The engine and its helpers load on the first run, not with `import flytelite`.
+        import asyncio
+
+        from ._cancelled import RunCancelled
         from ._engine import Engine
         from ._progress import make_progress
         from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
@@ -169,6 +173,15 @@ class _RunFunction:
             if root is not None and root.exception is exc and root.attempts == 0:
                 raise  # the root's own inputs were refused: nothing ran
             raise _failure(engine, task.name, exc) from exc
+        except asyncio.CancelledError:
+            finished = sum(row.status in ("succeeded", "failed") for row in engine.report)
+            raise RunCancelled(
+                f"the run of {task.name!r} was cancelled after {finished} of "
+                f"{len(engine.report)} calls finished",
+                report=engine.report,
+                root=task.name,
+                run_id=engine.run_id,
+            ) from None
         except Exception as exc:
             raise _failure(engine, task.name, exc) from exc
         finally:

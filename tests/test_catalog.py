@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -269,6 +270,29 @@ def test_any_fsspec_url_works_as_a_cache() -> None:
     assert fl.run(work, 1, cache_url=url).report[0].cache is POPULATED
     assert fl.run(work, 1, cache_url=url).report[0].cache is HIT
     assert executed == [1]
+
+
+def test_a_cache_url_fsspec_cannot_open_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = fl.TaskEnvironment("bad_url")
+    executed: list[int] = []
+
+    @env.task(cache=True)
+    def work(x: int) -> int:
+        executed.append(x)
+        return x
+
+    with pytest.raises(ValueError, match=r"^the cache URL 'foo://x' has protocol 'foo', which"):
+        fl.run(work, 1, cache_url="foo://x")
+    monkeypatch.setitem(sys.modules, "gcsfs", None)  # not installed, wherever the tests run
+    with pytest.raises(fl.MissingExtraError) as missing:
+        fl.run(work, 1, cache_url="gcs://bucket/cache")
+    assert str(missing.value) == (
+        "the cache URL 'gcs://bucket/cache' needs gcsfs, which is not installed: pip install gcsfs."
+    )
+    assert missing.value.extra == "gcsfs" and isinstance(missing.value, ImportError)
+    assert executed == []  # nothing ran
 
 
 def test_cache_url_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

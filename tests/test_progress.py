@@ -174,6 +174,31 @@ def test_the_report_table_counts_hits_misses_failures_and_durations() -> None:
     assert json.loads(json.dumps(dicts)) == dicts  # JSON-ready
 
 
+def test_the_report_table_has_columns_for_lookup_and_put_failures(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    env = fl.TaskEnvironment("report_failures")
+
+    @env.task(cache=True)
+    def work(i: int) -> int:
+        return i
+
+    @env.task
+    async def root() -> None:
+        for i in range(2):
+            await work.aio(i)
+
+    with pytest.warns(fl.CatalogWarning):
+        run = fl.run(root, cache_url=str(blocker / "cache"), progress=False)
+    lines = str(run.report).splitlines()
+    assert lines[0].split()[:6] == ["task", "calls", "hits", "misses", "put", "failures"]
+    assert "lookup failures" not in lines[0]  # a column only for what happened
+    row = next(line for line in lines if line.startswith("report_failures.work"))
+    assert row.split()[1:6] == ["2", "0", "0", "2", "0"]  # put failures, not misses
+    fine = str(run_isolated(root).report).splitlines()[0]
+    assert "failures" not in fine
+
+
 def test_report_json_from_the_cli(tmp_path: Path) -> None:
     path = tmp_path / "report.json"
     result = subprocess.run(

@@ -641,6 +641,49 @@ def test_a_task_called_from_a_thread_a_body_started_warns_and_the_context_fix_wo
     assert [r.cache for r in run.report.by_task("leaf")] == [fl.CacheStatus.POPULATED] * 3
 
 
+def test_a_cancelled_run_raises_run_cancelled_with_its_report_and_keeps_finished_outputs() -> None:
+    env = fl.TaskEnvironment("cancelled_run")
+
+    @env.task(cache=True, cache_version="1")
+    async def quick(i: int) -> int:
+        return i
+
+    @env.task
+    async def hang(started: asyncio.Event) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    @env.task
+    async def root(started: asyncio.Event) -> None:
+        await asyncio.gather(quick(1), quick(2))
+        await hang(started)
+
+    async def cancel_while_hanging() -> fl.RunCancelled:
+        started = asyncio.Event()
+        run = asyncio.ensure_future(fl.run.aio(root, started, progress=False))
+        await started.wait()
+        run.cancel()
+        with pytest.raises(fl.RunCancelled) as info:
+            await run
+        assert run.cancelled()  # to asyncio, a cancellation like any other
+        return info.value
+
+    cancelled = asyncio.run(cancel_while_hanging())
+    assert isinstance(cancelled, asyncio.CancelledError)
+    assert (
+        str(cancelled)
+        == "the run of 'cancelled_run.root' was cancelled after 2 of 4 calls finished"
+    )
+    assert cancelled.root == "cancelled_run.root" and cancelled.run_id
+    assert [(r.task, r.status) for r in cancelled.report] == [
+        ("cancelled_run.root", "cancelled"),
+        ("cancelled_run.quick", "succeeded"),
+        ("cancelled_run.quick", "succeeded"),
+        ("cancelled_run.hang", "cancelled"),
+    ]
+    assert [r.cache for r in fl.run(quick, 2).report] == [HIT]  # its output was kept
+
+
 def test_a_run_keeps_the_applications_own_gc_freeze() -> None:
     import gc
 

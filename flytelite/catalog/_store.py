@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 
 import blake3
 
-from .._errors import StoreError
+from .._errors import MissingExtraError, StoreError
 
 __all__ = ["FsspecStore", "LocalStore", "ObjectInfo", "Store", "open_store", "safe_name"]
 
@@ -207,7 +207,10 @@ class FsspecStore:
 
         protocol = url.split("://", 1)[0].lower()
         options = _with_defaults(protocol, dict(storage_options or {}))
-        self.fs, root = fsspec.core.url_to_fs(url, **options)
+        try:
+            self.fs, root = fsspec.core.url_to_fs(url, **options)
+        except (ImportError, ValueError) as exc:
+            raise _unusable_url(url, exc) from exc
         self.root = root.rstrip("/")
         self.url = url
         # s3fs asks for an object's size (a HEAD) before reading it in parallel
@@ -287,6 +290,40 @@ class FsspecStore:
             if hasattr(mtime, "timestamp"):
                 mtime = mtime.timestamp()
             yield ObjectInfo(full[cut:], int(info.get("size") or 0), float(mtime))
+
+
+# fsspec's file-system packages that a flytelite extra installs.
+_EXTRAS = {"s3fs": "s3"}
+
+
+def _unusable_url(url: str, exc: ImportError | ValueError) -> Exception:
+    """A clear error for a URL whose protocol fsspec does not know, or whose file system
+    needs a package that is not installed; any other error is returned unchanged."""
+    import fsspec.core
+    from fsspec.registry import get_filesystem_class, known_implementations
+
+    for part in url.split("::"):
+        protocol = fsspec.core.split_protocol(part)[0] or "file"
+        try:
+            get_filesystem_class(protocol)
+        except ValueError:
+            return ValueError(
+                f"the cache URL {url!r} has protocol {protocol!r}, which fsspec does not know; "
+                "use a local folder or a URL such as s3://bucket/prefix."
+            )
+        except ImportError as missing:
+            package = known_implementations[protocol]["class"].split(".", 1)[0]
+            if package == "fsspec":  # one of fsspec's own file systems: its error names the need
+                return MissingExtraError(
+                    f"the cache URL {url!r} cannot be opened: {missing}.", extra=protocol
+                )
+            extra = _EXTRAS.get(package)
+            install = f"pip install 'flytelite[{extra}]'" if extra else f"pip install {package}"
+            return MissingExtraError(
+                f"the cache URL {url!r} needs {package}, which is not installed: {install}.",
+                extra=extra or package,
+            )
+    return exc
 
 
 def _is_precondition_failure(exc: OSError) -> bool:
