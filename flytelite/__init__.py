@@ -44,7 +44,9 @@ from ._map import map as map
 from ._report import Report as Report
 from ._report import ReportRow as ReportRow
 from ._run import Run as Run
+from ._run import RunContext as RunContext
 from ._run import run as run
+from ._run import with_runcontext as with_runcontext
 from ._task import AsyncTask as AsyncTask
 from ._task import SyncTask as SyncTask
 from ._task import Task as Task
@@ -81,6 +83,7 @@ __all__ = [
     "ReportRow",
     "Run",
     "RunCancelled",
+    "RunContext",
     "RunContextError",
     "RunContextWarning",
     "SerializationError",
@@ -99,6 +102,7 @@ __all__ = [
     "__version__",
     "map",
     "run",
+    "with_runcontext",
 ]
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ._progress import Progress
     from .catalog import CatalogConfig
 
-__all__ = ["Run", "run"]
+__all__ = ["Run", "RunContext", "RunOptions", "run", "with_runcontext"]
 
 DEFAULT_MAX_THREADS = 64
 
@@ -59,6 +59,23 @@ def _check_root(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Non
     task.bind(args, kwargs)
 
 
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run runs, apart from its root task's inputs (see `fl.run`)."""
+
+    cache_url: str | None = None
+    storage_options: dict[str, Any] | None = None
+    catalog_config: CatalogConfig | None = None
+    executor: Any = None
+    progress: bool | None = None
+
+
+_OPTION_NAMES = tuple(RunOptions.__dataclass_fields__)
+
+
 class _RunFunction:
     """`fl.run`: run a task as the root of a workflow and return a `Run`.
 
@@ -71,11 +88,11 @@ class _RunFunction:
         task: Any,
         /,
         *args: Any,
-        cache_url: str | None = None,
-        storage_options: dict[str, Any] | None = None,
-        catalog_config: CatalogConfig | None = None,
-        executor: Any = None,
-        progress: bool | None = None,
+        cache_url: str | None = _UNSET,
+        storage_options: dict[str, Any] | None = _UNSET,
+        catalog_config: CatalogConfig | None = _UNSET,
+        executor: Any = _UNSET,
+        progress: bool | None = _UNSET,
         **kwargs: Any,
     ) -> Run:
         """Run `task` as the root of a workflow, wait for it, and return the `Run`.
@@ -92,7 +109,10 @@ class _RunFunction:
                 `"thread"` (the default), `"process"`, or an executor object.
             progress: Show live progress on stderr (a rich view on a terminal,
                 plain lines elsewhere). Default: on, unless `FLYTELITE_PROGRESS=0`.
-            **kwargs: The task's keyword arguments.
+            **kwargs: The task's keyword arguments. A task with a parameter named
+                like one of the options above takes it through
+                `fl.with_runcontext(...).run(task, ...)`, where every keyword is
+                the task's; here such a keyword is an `InputError`.
 
         Raises:
             InputError: the arguments do not fit the task (nothing ran).
@@ -101,102 +121,176 @@ class _RunFunction:
             RunCancelled: (`fl.run.aio`) the run was cancelled; `.report` has its calls so far.
             RunContextError: called inside a run, or `fl.run` inside a running event loop.
         """
-        import asyncio  # here, not with `import flytelite`
-
-        self._check_not_nested()
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise RunContextError(
-                "fl.run(...) was called from a running event loop; use `await fl.run.aio(...)`."
-            )
-        _check_root(task, args, kwargs)
-        return asyncio.run(
-            self.aio(
-                task,
-                *args,
-                cache_url=cache_url,
-                storage_options=storage_options,
-                catalog_config=catalog_config,
-                executor=executor,
-                progress=progress,
-                **kwargs,
-            )
-        )
+        given = _given(cache_url, storage_options, catalog_config, executor, progress)
+        return _run_blocking(_options(task, given), task, args, kwargs)
 
     async def aio(
         self,
         task: Any,
         /,
         *args: Any,
-        cache_url: str | None = None,
-        storage_options: dict[str, Any] | None = None,
-        catalog_config: CatalogConfig | None = None,
-        executor: Any = None,
-        progress: bool | None = None,
+        cache_url: str | None = _UNSET,
+        storage_options: dict[str, Any] | None = _UNSET,
+        catalog_config: CatalogConfig | None = _UNSET,
+        executor: Any = _UNSET,
+        progress: bool | None = _UNSET,
         **kwargs: Any,
     ) -> Run:
         """The awaitable form of `fl.run`."""
-        # The engine and its helpers load on the first run, not with `import flytelite`.
-        import asyncio
+        given = _given(cache_url, storage_options, catalog_config, executor, progress)
+        return await _run_async(_options(task, given), task, args, kwargs)
 
-        from ._cancelled import RunCancelled
-        from ._engine import Engine
-        from ._progress import make_progress
-        from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
-        from .executors._resolve import resolve as resolve_executor
 
-        self._check_not_nested()
-        _check_root(task, args, kwargs)
-        url = cache_url or default_cache_url()
-        view = make_progress(progress)
-        engine = Engine(
-            FsspecCatalog(url, storage_options),
-            catalog_config or CatalogConfig(),
-            run_id=_new_run_id(),
-            max_threads=DEFAULT_MAX_THREADS,
-            executor=check_executor("fl.run", executor),
-            resolve_executor=resolve_executor,
-            observer=view,
+class _ContextRun:
+    """`fl.with_runcontext(...).run`: every keyword is the task's."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+
+    def __call__(self, task: Any, /, *args: Any, **kwargs: Any) -> Run:
+        """Run `task` with these options, wait for it, and return the `Run`."""
+        return _run_blocking(self.options, task, args, kwargs)
+
+    async def aio(self, task: Any, /, *args: Any, **kwargs: Any) -> Run:
+        """The awaitable form."""
+        return await _run_async(self.options, task, args, kwargs)
+
+
+class RunContext:
+    """Run options kept apart from a task's inputs: `fl.with_runcontext(...).run(task, ...)`.
+
+    Attributes:
+        options: The options every run started from here uses.
+        run: `run(task, *args, **inputs) -> Run`, and `await run.aio(...)`.
+    """
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.run = _ContextRun(options)
+
+    def __repr__(self) -> str:
+        return f"RunContext({self.options!r})"
+
+
+def with_runcontext(
+    *,
+    cache_url: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    catalog_config: CatalogConfig | None = None,
+    executor: Any = None,
+    progress: bool | None = None,
+) -> RunContext:
+    """Options for runs, apart from the task's inputs (Flyte 2's spelling).
+
+    `fl.with_runcontext(cache_url=url, progress=False).run(task, x=1)` is
+    `fl.run(task, x=1, cache_url=url, progress=False)`, except that every
+    keyword given to `.run` goes to the task, even one named `progress`. The
+    options mean what they mean for `fl.run`.
+    """
+    return RunContext(RunOptions(cache_url, storage_options, catalog_config, executor, progress))
+
+
+def _given(*values: Any) -> dict[str, Any]:
+    return {n: v for n, v in zip(_OPTION_NAMES, values) if v is not _UNSET}
+
+
+def _options(task: Any, given: dict[str, Any]) -> RunOptions:
+    """`fl.run`'s options; a keyword that names both an option and a task parameter is
+    refused, never guessed."""
+    params = task.signature.parameters if isinstance(task, Task) else {}
+    clash = sorted(n for n in given if n in params)
+    if clash:
+        name = clash[0]
+        raise InputError(
+            f"task {task.name!r} has a parameter {name!r}, which fl.run also takes as its "
+            f"own option; say which is meant: fl.with_runcontext({name}=...).run(task, ...) "
+            f"for the option, fl.with_runcontext().run(task, {name}=...) for the task's "
+            f"input (every keyword given to that .run is the task's).",
+            task=task.name,
+            parameter=name,
         )
-        runs_started[0] += 1  # code fingerprints are revalidated once per run
-        token = current_runner.set(engine)
-        ticker = _start(view)
-        active_runs[0] += 1
-        try:
-            with during_run():
-                outputs = await engine.run(task, args, kwargs)
-        except InputError as exc:
-            root = engine.report[0] if engine.report else None
-            if root is not None and root.exception is exc and root.attempts == 0:
-                raise  # the root's own inputs were refused: nothing ran
-            raise _failure(engine, task.name, exc) from exc
-        except asyncio.CancelledError:
-            finished = sum(row.status in ("succeeded", "failed") for row in engine.report)
-            raise RunCancelled(
-                f"the run of {task.name!r} was cancelled after {finished} of "
-                f"{len(engine.report)} calls finished",
-                report=engine.report,
-                root=task.name,
-                run_id=engine.run_id,
-            ) from None
-        except Exception as exc:
-            raise _failure(engine, task.name, exc) from exc
-        finally:
-            active_runs[0] -= 1
-            current_runner.reset(token)
-            _stop(view, ticker, engine.report)
-        return Run(outputs=outputs, report=engine.report, run_id=engine.run_id, cache_url=url)
+    return RunOptions(**given)
 
-    @staticmethod
-    def _check_not_nested() -> None:
-        if current_runner.get() is not None:
-            raise RunContextError(
-                "fl.run(...) was called inside a run; call the task directly instead "
-                "(`await t(...)`, or `t(...)` from a sync task)."
-            )
+
+def _run_blocking(
+    options: RunOptions, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Run:
+    import asyncio  # here, not with `import flytelite`
+
+    _check_not_nested()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RunContextError(
+            "fl.run(...) was called from a running event loop; use `await fl.run.aio(...)`."
+        )
+    _check_root(task, args, kwargs)
+    return asyncio.run(_run_async(options, task, args, kwargs))
+
+
+async def _run_async(
+    options: RunOptions, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Run:
+    # The engine and its helpers load on the first run, not with `import flytelite`.
+    import asyncio
+
+    from ._cancelled import RunCancelled
+    from ._engine import Engine
+    from ._progress import make_progress
+    from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
+    from .executors._resolve import resolve as resolve_executor
+
+    _check_not_nested()
+    _check_root(task, args, kwargs)
+    url = options.cache_url or default_cache_url()
+    view = make_progress(options.progress)
+    engine = Engine(
+        FsspecCatalog(url, options.storage_options),
+        options.catalog_config or CatalogConfig(),
+        run_id=_new_run_id(),
+        max_threads=DEFAULT_MAX_THREADS,
+        executor=check_executor("fl.run", options.executor),
+        resolve_executor=resolve_executor,
+        observer=view,
+    )
+    runs_started[0] += 1  # code fingerprints are revalidated once per run
+    token = current_runner.set(engine)
+    ticker = _start(view)
+    active_runs[0] += 1
+    try:
+        with during_run():
+            outputs = await engine.run(task, args, kwargs)
+    except InputError as exc:
+        root = engine.report[0] if engine.report else None
+        if root is not None and root.exception is exc and root.attempts == 0:
+            raise  # the root's own inputs were refused: nothing ran
+        raise _failure(engine, task.name, exc) from exc
+    except asyncio.CancelledError:
+        finished = sum(row.status in ("succeeded", "failed") for row in engine.report)
+        raise RunCancelled(
+            f"the run of {task.name!r} was cancelled after {finished} of "
+            f"{len(engine.report)} calls finished",
+            report=engine.report,
+            root=task.name,
+            run_id=engine.run_id,
+        ) from None
+    except Exception as exc:
+        raise _failure(engine, task.name, exc) from exc
+    finally:
+        active_runs[0] -= 1
+        current_runner.reset(token)
+        _stop(view, ticker, engine.report)
+    return Run(outputs=outputs, report=engine.report, run_id=engine.run_id, cache_url=url)
+
+
+def _check_not_nested() -> None:
+    if current_runner.get() is not None:
+        raise RunContextError(
+            "fl.run(...) was called inside a run; call the task directly instead "
+            "(`await t(...)`, or `t(...)` from a sync task)."
+        )
 
 
 def _start(view: Progress | None) -> asyncio.Task[None] | None:

@@ -96,13 +96,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     kwargs = parse_task_args(task, args.task_args)
 
     async def start() -> fl.Run:
-        return await fl.run.aio(
-            task,
+        context = fl.with_runcontext(
             cache_url=catalog.url,
             storage_options=args.storage_options,
             progress=False if args.no_progress else None,
-            **kwargs,
         )
+        return await context.run.aio(task, **kwargs)  # every keyword is the task's
 
     try:
         run = run_interruptibly(start)

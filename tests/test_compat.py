@@ -621,3 +621,13 @@ def test_outside_a_run_tasks_are_functions_and_run_aio_works_in_a_loop(
     assert repr(run.outputs()[0]) == SUMMARY
     assert run.wait() is None and run.done() and run.phase == "SUCCEEDED"
     assert run.outputs.aio is not None and run.name in run.url
+
+
+def test_an_input_named_like_a_run_option_reaches_the_task(flyte: ModuleType) -> None:
+    env = flyte.TaskEnvironment("option_inputs")
+
+    @env.task
+    async def step(progress: float, executor: str = "me") -> str:
+        return f"{progress}-{executor}"
+
+    assert local_run(flyte)(step, progress=0.5, executor="you").outputs()[0] == "0.5-you"

@@ -708,3 +708,32 @@ def test_a_run_keeps_the_applications_own_gc_freeze() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+def test_run_options_never_collide_with_task_inputs(cache_dir: Path) -> None:
+    env = fl.TaskEnvironment("option_names")
+    executed: list[tuple[float, str]] = []
+
+    @env.task(cache=True, cache_version="1")
+    def step(progress: float, executor: str = "me") -> str:
+        executed.append((progress, executor))
+        return f"{progress}-{executor}"
+
+    # fl.run refuses to guess which is meant, before anything runs...
+    with pytest.raises(fl.InputError, match=r"parameter 'progress'.*with_runcontext") as info:
+        fl.run(step, progress=0.5)
+    assert info.value.parameter == "progress" and executed == []
+    # ...even when the input is given by position; options the task does not name work...
+    with pytest.raises(fl.InputError, match="parameter 'progress'"):
+        fl.run(step, 0.5, progress=False)
+    assert fl.run(step, 0.5, cache_url=str(cache_dir)).outputs == "0.5-me"
+    # ...and with_runcontext keeps the two apart: every keyword of .run is the task's.
+    context = fl.with_runcontext(progress=False, cache_url=str(cache_dir / "other"))
+    run = context.run(step, progress=0.25, executor="you")
+    assert run.outputs == "0.25-you" and run.cache_url == str(cache_dir / "other")
+    assert executed == [(0.5, "me"), (0.25, "you")]
+
+    async def main() -> fl.Run:
+        return await context.run.aio(step, progress=0.25, executor="you")
+
+    assert asyncio.run(main()).report[0].cache is fl.CacheStatus.HIT

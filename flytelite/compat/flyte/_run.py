@@ -277,7 +277,8 @@ class _Runner:
         call_args, call_kwargs = _arguments(task, args, kwargs)
         token = run_settings.set(settings)
         try:
-            lite = lite_run.run(task, *call_args, **call_kwargs)
+            # Every keyword is the task's, even one named like a run option.
+            lite = lite_run.with_runcontext().run(task, *call_args, **call_kwargs)
         except TaskFailedError as exc:
             error = _failed(settings, task, exc)
             raise error from error.__cause__
@@ -290,7 +291,7 @@ class _Runner:
         call_args, call_kwargs = _arguments(task, args, kwargs)
         token = run_settings.set(settings)
         try:
-            lite = await lite_run.run.aio(task, *call_args, **call_kwargs)
+            lite = await lite_run.with_runcontext().run.aio(task, *call_args, **call_kwargs)
         except TaskFailedError as exc:
             error = _failed(settings, task, exc)
             raise error from error.__cause__
