@@ -151,25 +151,22 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_clear(args: argparse.Namespace) -> int:
     cache = _Cache(args)
-    entries = cache.select(args.task)
-    for e in entries:
-        cache.catalog.remove(e)
-    print(
-        f"removed {len(entries)} entries ({_size(sum(e.size for e in entries))}) "
-        f"from {cache.catalog.url}"
-    )
-    return 0
+    return _remove(cache, cache.select(args.task), "")
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
     cache = _Cache(args)
     cutoff = time.time() - args.older_than
     old = [e for e in cache.select(args.task) if e.mtime < cutoff]
-    for e in old:
+    return _remove(cache, old, f" older than {_age(args.older_than)}")
+
+
+def _remove(cache: _Cache, entries: list[StoredEntry], which: str) -> int:
+    for e in entries:
         cache.catalog.remove(e)
     print(
-        f"removed {len(old)} entries older than {_age(args.older_than)} "
-        f"({_size(sum(e.size for e in old))}) from {cache.catalog.url}"
+        f"removed {len(entries)} entries{which} ({_size(sum(e.size for e in entries))}) "
+        f"from {cache.catalog.url}"
     )
     return 0
 
