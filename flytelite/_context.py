@@ -21,6 +21,13 @@ __all__ = ["CallContext", "Executor", "Runner", "current_runner"]
 
 
 class Runner(Protocol):
+    """The run a task call belongs to (what `current_runner` holds during a run).
+
+    A task calls into its runner and never into the engine itself; a plug-in
+    that runs tasks its own way (a compiler tracing a dynamic workflow, say)
+    sets itself as the runner for a while.
+    """
+
     def call(self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A task called as `t(...)`: an awaitable on the event loop, else the result."""
 

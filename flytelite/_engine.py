@@ -7,6 +7,13 @@ with retries and a timeout, write the outputs, and record a report row.
 The engine owns the run's event loop state. Identical cached calls in flight at
 once share one execution. Outputs of a body that returned are written even when
 the run is failing or being cancelled.
+
+The concurrency model is asyncio's, as in Flyte 2: a run is one asyncio event
+loop, task calls are coroutines, and parallelism is `asyncio.gather` and
+`fl.map`. anyio is used where it adds something to that: worker threads for
+sync bodies (`anyio.to_thread` with a limiter) and cancel scopes for timeouts.
+Blocking store I/O runs on the catalog client's own threads; lease heartbeats
+on one more.
 """
 
 from __future__ import annotations

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
+
+import pytest
 
 import flytelite
 import flytelite.catalog
@@ -23,6 +26,27 @@ def test_all_lists_every_public_name() -> None:
     assert all(getattr(flytelite, name) is not None for name in lazy)
     assert flytelite.__all__ == sorted(flytelite.__all__)
     assert set(flytelite.catalog.__all__) == public_names(flytelite.catalog)
+
+
+PUBLIC_MODULES = [
+    "flytelite",
+    "flytelite.catalog",
+    "flytelite.connectors",
+    "flytelite.lowlevel",
+    "flytelite.testing",
+]
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_every_public_module_lists_what_it_offers(name: str) -> None:
+    # As anyio's test does: `__all__` is sorted, each name resolves, and every
+    # public function or class has a docstring.
+    module = importlib.import_module(name)
+    assert module.__all__ == sorted(module.__all__), name
+    for attr in module.__all__:
+        value = getattr(module, attr)
+        if callable(value) and not isinstance(value, type(sys)):
+            assert (getattr(value, "__doc__", None) or "").strip(), f"{name}.{attr}"
 
 
 def test_public_classes_belong_to_the_package() -> None:

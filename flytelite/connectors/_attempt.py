@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._retry import backoff
+from ..lowlevel import backoff
 from ._connector import ConnectorContext
 from ._errors import (
     ConnectorContractError,
@@ -32,7 +32,7 @@ from ._poller import checked_status
 from ._runtime import Call, Runtime
 
 if TYPE_CHECKING:
-    from .._task import Task
+    from flytelite import Task
 
 __all__ = ["run_attempt"]
 

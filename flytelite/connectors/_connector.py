@@ -17,7 +17,7 @@ from ._config import ConnectorConfig
 from ._phase import PhaseInfo
 
 if TYPE_CHECKING:
-    from .._task import Task
+    from flytelite import Task
 
 __all__ = ["AsyncConnector", "ConnectorContext"]
 

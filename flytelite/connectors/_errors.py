@@ -15,7 +15,7 @@ fails with it (and is retried per the task's `retries`), as a task body would.
 
 from __future__ import annotations
 
-from .._errors import FlyteliteError, NonRetryableError
+from flytelite import FlyteliteError, NonRetryableError
 
 __all__ = [
     "ConnectorContractError",

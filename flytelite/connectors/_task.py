@@ -19,11 +19,9 @@ from typing import Any, TypeVar
 import anyio
 from typing_extensions import ParamSpec
 
-from .._cache import Cache
-from .._context import CallContext, current_runner
-from .._errors import NonRetryableError, TaskDefinitionError, TaskTimeoutError
-from .._retry import backoff
-from .._task import AsyncTask
+from flytelite import AsyncTask, Cache, NonRetryableError, TaskDefinitionError, TaskTimeoutError
+
+from ..lowlevel import CallContext, backoff, current_runner
 from ._attempt import run_attempt
 from ._config import ConnectorConfig
 from ._connector import AsyncConnector

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._context import current_runner
-from .._errors import PromiseUsageError
+from flytelite import PromiseUsageError
+
+from ..lowlevel import current_runner
 from ._promise import Promise
 from ._spec import Builder, Pattern, WorkflowSpec, task_ref
 
 if TYPE_CHECKING:
-    from .._task import Task
+    from flytelite import Task
+
     from ._task import DynamicTask
 
 __all__ = ["Compiler"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NoReturn
 
-from .._errors import PromiseUsageError
+from flytelite import PromiseUsageError
 
 if TYPE_CHECKING:
     from ._compiler import Compiler

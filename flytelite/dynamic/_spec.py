@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .._task import Task
+    from flytelite import Task
 
 __all__ = [
     "Binding",

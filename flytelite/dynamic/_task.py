@@ -17,10 +17,9 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from .._cache import Cache, CacheStatus
-from .._context import CallContext
-from .._errors import TaskDefinitionError
-from .._task import SyncTask, tasks_named
+from flytelite import Cache, CacheStatus, SyncTask, TaskDefinitionError
+
+from ..lowlevel import CallContext, tasks_named
 from ._compiler import Compiler
 from ._spec import Pattern, WorkflowSpec, task_ref
 
@@ -54,7 +53,7 @@ class DynamicTask(SyncTask[P, R]):
         return Compiler(self).compile(self.bind(args, kwargs))
 
     def spec_key(self, inputs: dict[str, Any]) -> Key:
-        from .._keys import cache_key  # the catalog loads with the first run
+        from ..lowlevel import cache_key
 
         return cache_key(self, inputs, spec=True)
 

@@ -17,7 +17,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from .._errors import (
+from flytelite import (
     ExecutorError,
     MissingExtraError,
     RunContextError,
@@ -25,6 +25,7 @@ from .._errors import (
     TaskTimeoutError,
     WorkerLostError,
 )
+
 from ._shipping import decode_reply, dumps_call
 
 __all__ = ["DaskExecutor"]

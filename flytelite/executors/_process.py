@@ -29,7 +29,8 @@ import weakref
 from collections import deque
 from typing import Any
 
-from .._errors import ExecutorError, TaskTimeoutError, WorkerLostError
+from flytelite import ExecutorError, TaskTimeoutError, WorkerLostError
+
 from . import _worker
 from ._shipping import decode_reply, dumps_call
 from ._worker import Reply

@@ -23,13 +23,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._context import current_runner
-from .._errors import RemoteTaskError
+from flytelite import RemoteTaskError
+
+from ..lowlevel import current_runner
 
 if TYPE_CHECKING:
+    from flytelite import ReportRow, Task
+
     from .._engine import Engine
-    from .._report import ReportRow
-    from .._task import Task
     from ..catalog import CatalogClient, CatalogConfig
 
 __all__ = ["ROWS", "Outcome", "RemoteBody"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .._context import Executor
-from .._errors import TaskDefinitionError
+from flytelite import TaskDefinitionError
+
+from ..lowlevel import Executor
 from ._dask import DaskExecutor
 from ._process import ProcessExecutor
 

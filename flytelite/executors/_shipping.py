@@ -13,10 +13,8 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from .._errors import (
-    RemoteTaskError,
-    SerializationError,
-)
+from flytelite import RemoteTaskError, SerializationError
+
 from ._worker import Reply
 
 __all__ = ["decode_reply", "dumps_call"]

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ... import _cache as lite_cache
-from ..._fingerprint import fingerprint
+from flytelite import Cache as LiteCache
+
+from ...lowlevel import fingerprint
 
 __all__ = [
     "Cache",
@@ -140,7 +141,7 @@ def _as_cache(request: Any, where: str) -> Cache:
 
 def to_lite_cache(
     request: Any, func: Callable[..., Any], image: Any, where: str
-) -> lite_cache.Cache | None:
+) -> LiteCache | None:
     """The `flytelite.Cache` for a Flyte cache request on `func`, or `None` when disabled."""
     cache = _as_cache(request, where)
     if not cache.is_enabled():
@@ -155,7 +156,7 @@ def to_lite_cache(
         joined = "".join(policy.get_version(cache.salt, params) for policy in chosen)
         version = hashlib.sha256(joined.encode()).hexdigest()[:16]
     max_age = cache.max_age if isinstance(cache.max_age, timedelta) else None
-    return lite_cache.Cache(
+    return LiteCache(
         behavior=cache.behavior,
         version=version,
         ignored_inputs=cache.get_ignored_inputs(),

@@ -15,10 +15,10 @@ import inspect
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from ..._context import current_runner
-from ..._errors import RunContextError
-from ..._map import map as lite_map
-from ..._task import Task
+from flytelite import RunContextError, Task
+from flytelite import map as lite_map
+
+from ...lowlevel import current_runner
 from ._task import TaskTemplate
 
 __all__ = ["map"]

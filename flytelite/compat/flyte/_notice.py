@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from ..._errors import FlyteliteError
+from flytelite import FlyteliteError
 
 __all__ = ["UnsupportedFeatureError", "ignored", "notice", "reset_notices"]
 

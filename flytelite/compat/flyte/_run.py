@@ -16,10 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ... import _run as lite_run
-from ..._errors import TaskFailedError
-from ..._report import Report
-from ..._task import Task
+import flytelite as lite_run
+from flytelite import Report, Task, TaskFailedError
+
 from ._notice import UnsupportedFeatureError, ignored, notice
 from ._state import RunSettings, RunState, default_runs_dir, run_settings
 from ._syncify import Dual

@@ -29,9 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from ..._context import current_runner
-from ..._report import ReportRow
-from ..._task import get_task
+from flytelite import ReportRow
+
+from ...lowlevel import current_runner, get_task
 from ._report import Report
 
 __all__ = [

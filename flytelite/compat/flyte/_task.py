@@ -31,17 +31,20 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 import anyio
 
-from ... import _cache as lite_cache
-from ..._context import current_runner
-from ..._errors import (
+from flytelite import (
+    AsyncTask,
     CatalogNotStartedError,
     InputError,
     PromiseUsageError,
     RunContextError,
+    SyncTask,
+    Task,
     TaskDefinitionError,
 )
-from ..._errors import TaskTimeoutError as LiteTimeoutError
-from ..._task import AsyncTask, SyncTask, Task, register
+from flytelite import Cache as LiteCache
+from flytelite import TaskTimeoutError as LiteTimeoutError
+
+from ...lowlevel import current_runner, register
 from . import errors
 from ._cache import CacheRequest, to_lite_cache
 from ._notice import UnsupportedFeatureError, ignored
@@ -167,8 +170,8 @@ class TaskTemplate(Task[P, R]):
 
     flyte_options: TaskOptions
     deadline: float | None
-    _lite_cache: lite_cache.Cache | None
-    _overwrite_cache: lite_cache.Cache | None
+    _lite_cache: LiteCache | None
+    _overwrite_cache: LiteCache | None
     _bound: tuple[tuple[Any, ...], dict[str, Any]] | None = None
     _call_group: str | None = None
 
@@ -190,7 +193,7 @@ class TaskTemplate(Task[P, R]):
     # -- the cache policy, as the run asks for it --------------------------------------
 
     @property
-    def cache(self) -> lite_cache.Cache | None:
+    def cache(self) -> LiteCache | None:
         """The cache policy; `with_runcontext(overwrite_cache=True)` turns it into
         `"override"` for that run, and `disable_run_cache=True` turns it off."""
         policy = self._lite_cache
@@ -200,7 +203,7 @@ class TaskTemplate(Task[P, R]):
         return None if settings.cache_mode == "disable" else self._overwrite_cache
 
     @cache.setter
-    def cache(self, policy: lite_cache.Cache | None) -> None:
+    def cache(self, policy: LiteCache | None) -> None:
         self._lite_cache = policy
         self._overwrite_cache = None if policy is None else replace(policy, behavior="override")
 

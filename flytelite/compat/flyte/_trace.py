@@ -16,7 +16,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar, cast
 
-from ..._hashing import hash_value
+from ...lowlevel import hash_value
 from ._state import Action, current_action, current_group, enter_action, leave_action, trace_scope
 
 __all__ = ["trace"]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..._errors import NonRetryableError
+from flytelite import NonRetryableError
 
 __all__ = [
     "ActionAbortedError",

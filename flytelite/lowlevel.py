@@ -1,0 +1,61 @@
+"""The plug-in surface: what a new task kind, executor or connector builds on.
+
+Like `trio.lowlevel`, this is public and documented, but most users never need
+it: `flytelite` is the API for writing and running workflows. Dynamic
+workflows, connectors, the executors and the Flyte 2 surface are written
+against this module, `flytelite` and `flytelite.catalog` only.
+
+- The run context: `current_runner` (a `ContextVar` holding the run a task call
+  belongs to, `None` outside runs) and the `Runner` protocol it holds.
+- `CallContext`: what the engine gives a task kind with its own execution
+  (`Task.custom_execution`), such as a dynamic workflow's DAG runner.
+- `Executor`: the protocol of objects that run task bodies elsewhere.
+- The task registry: `register`, `get_task`, `tasks_named`.
+- Keys and fingerprints: `hash_value` (the canonical digest of any input),
+  `fingerprint` (a function's code fingerprint), `cache_key` (a call's key).
+- `backoff`: the retry delay schedule every retry loop in flytelite uses.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._context import CallContext, Executor, Runner, current_runner
+from ._hashing import hash_value
+from ._retry import backoff
+from ._task import get_task, register, tasks_named
+
+if TYPE_CHECKING:
+    from ._fingerprint import Fingerprint
+    from ._task import Task
+    from .catalog import Key
+
+__all__ = [
+    "CallContext",
+    "Executor",
+    "Runner",
+    "backoff",
+    "cache_key",
+    "current_runner",
+    "fingerprint",
+    "get_task",
+    "hash_value",
+    "register",
+    "tasks_named",
+]
+
+
+def fingerprint(func: Any) -> Fingerprint:
+    """The code fingerprint of `func`: its version and the parts it was made from
+    (what a task's auto `cache_version` is)."""
+    from ._fingerprint import fingerprint as compute  # the code walk loads on first use
+
+    return compute(func)
+
+
+def cache_key(task: Task[..., Any], inputs: dict[str, Any], *, spec: bool = False) -> Key:
+    """The cache key of a call of `task` with bound `inputs` (`spec`: of its compiled
+    dynamic-workflow spec instead)."""
+    from ._keys import cache_key as build  # the catalog loads with the first run
+
+    return build(task, inputs, spec=spec)
