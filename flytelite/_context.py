@@ -8,7 +8,7 @@ interface below, never on the engine itself.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -17,7 +17,15 @@ if TYPE_CHECKING:
     from ._task import Task
     from .catalog import DownloadResult, Key
 
-__all__ = ["CallContext", "Executor", "Runner", "current_runner"]
+__all__ = [
+    "CallContext",
+    "CallHandle",
+    "Executor",
+    "Runner",
+    "current_runner",
+    "expect_call",
+    "reset_call",
+]
 
 
 class Runner(Protocol):
@@ -92,6 +100,47 @@ class CallContext(Protocol):
 
 
 current_runner: ContextVar[Runner | None] = ContextVar("flytelite_runner", default=None)
+
+
+class CallHandle:
+    """Receives the report row of the next task call made in this context.
+
+    A plug-in that calls a task through the runner and needs that call's row
+    (its attempts, cache status, duration) passes a handle to `expect_call`
+    just before the call; the engine fills `row` as the call starts.
+    """
+
+    __slots__ = ("row",)
+
+    def __init__(self) -> None:
+        self.row: ReportRow | None = None
+
+
+_next_call: ContextVar[CallHandle | None] = ContextVar("flytelite_next_call", default=None)
+
+
+def expect_call(handle: CallHandle) -> Token[CallHandle | None]:
+    """Give the row of the next task call started in this context to `handle`.
+
+    Returns the context variable's token: `reset_call(token)` withdraws the
+    request if no call claimed it (e.g. around `fl.run`, whose root call is
+    made in a copy of this context).
+    """
+    return _next_call.set(handle)
+
+
+def reset_call(token: Token[CallHandle | None]) -> None:
+    """Withdraw an `expect_call` request."""
+    _next_call.reset(token)
+
+
+def claim_next_call(row: ReportRow) -> None:
+    """Called by the engine as a call starts: hand `row` to a waiting handle, once."""
+    handle = _next_call.get()
+    if handle is not None:
+        _next_call.set(None)
+        handle.row = row
+
 
 runs_started = [0]
 """How many runs this process has started: a task's code fingerprint is revalidated

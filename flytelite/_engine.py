@@ -31,7 +31,7 @@ import anyio
 import anyio.to_thread
 
 from ._cache import CacheStatus
-from ._context import Executor
+from ._context import Executor, claim_next_call
 from ._errors import NonRetryableError, RunContextError, TaskTimeoutError
 from ._keys import cache_key
 from ._memo import Lease, RunCatalog, settle
@@ -209,6 +209,7 @@ class Engine:
             task.name, spec_cache=CacheStatus.SKIPPED if task.has_spec else None, node=node
         )
         self.report.append(row)
+        claim_next_call(row)
         observer = self.observer
         if observer is not None:
             observer.call_started(row)

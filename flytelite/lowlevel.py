@@ -10,6 +10,7 @@ against this module, `flytelite` and `flytelite.catalog` only.
 - `CallContext`: what the engine gives a task kind with its own execution
   (`Task.custom_execution`), such as a dynamic workflow's DAG runner.
 - `Executor`: the protocol of objects that run task bodies elsewhere.
+- `CallHandle` and `expect_call`: the report row of a task call a plug-in makes.
 - The task registry: `register`, `get_task`, `tasks_named`.
 - Keys and fingerprints: `hash_value` (the canonical digest of any input),
   `fingerprint` (a function's code fingerprint), `cache_key` (a call's key).
@@ -20,7 +21,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._context import CallContext, Executor, Runner, current_runner
+from ._context import (
+    CallContext,
+    CallHandle,
+    Executor,
+    Runner,
+    current_runner,
+    expect_call,
+    reset_call,
+)
 from ._hashing import hash_value
 from ._retry import backoff
 from ._task import get_task, register, tasks_named
@@ -32,15 +41,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallContext",
+    "CallHandle",
     "Executor",
     "Runner",
     "backoff",
     "cache_key",
     "current_runner",
+    "expect_call",
     "fingerprint",
     "get_task",
     "hash_value",
     "register",
+    "reset_call",
     "tasks_named",
 ]
 

@@ -12,6 +12,7 @@ import ast
 from pathlib import Path
 
 import flytelite
+import flytelite as fl
 
 ROOT = Path(flytelite.__file__).parent
 PLUGINS = ("dynamic", "connectors", "executors", "compat")
@@ -69,3 +70,31 @@ def test_the_check_sees_private_imports() -> None:
         for p in (ROOT / "executors").rglob("*.py")
         for n in core_imports(p)
     }
+
+
+def test_a_call_handle_receives_the_row_of_the_next_call() -> None:
+    import asyncio
+
+    from flytelite.lowlevel import CallHandle, expect_call
+
+    env = fl.TaskEnvironment("handles")
+
+    @env.task(retries=1)
+    async def flaky(x: int) -> int:
+        if x == 1 and not seen:
+            seen.append(x)
+            raise RuntimeError("once")
+        return x
+
+    @env.task
+    async def parent() -> list[str]:
+        handles = [CallHandle(), CallHandle()]
+        expect_call(handles[0])
+        await flaky.aio(1)
+        await flaky.aio(2)  # made without a handle: nothing claims it
+        expect_call(handles[1])
+        await asyncio.gather(flaky.aio(3))  # a copy of this context: still the next call
+        return [f"{h.row.task}:{h.row.attempts}" for h in handles if h.row is not None]
+
+    seen: list[int] = []
+    assert fl.run(parent).outputs == ["handles.flaky:2", "handles.flaky:1"]

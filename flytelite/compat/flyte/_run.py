@@ -19,6 +19,7 @@ from typing import Any
 import flytelite as lite_run
 from flytelite import Report, Task, TaskFailedError
 
+from ...lowlevel import expect_call, reset_call
 from ._notice import UnsupportedFeatureError, ignored, notice
 from ._state import RunSettings, RunState, default_runs_dir, run_settings
 from ._syncify import Dual
@@ -275,6 +276,7 @@ class _Runner:
         settings = self._settings()
         call_args, call_kwargs = _arguments(task, args, kwargs)
         token = run_settings.set(settings)
+        root = expect_call(settings.root_call)
         try:
             # Every keyword is the task's, even one named like a run option.
             lite = lite_run.with_runcontext().run(task, *call_args, **call_kwargs)
@@ -282,6 +284,7 @@ class _Runner:
             error = _failed(settings, task, exc)
             raise error from error.__cause__
         finally:
+            reset_call(root)
             run_settings.reset(token)
         return _finished(settings, task, lite)
 
@@ -289,12 +292,14 @@ class _Runner:
         settings = self._settings()
         call_args, call_kwargs = _arguments(task, args, kwargs)
         token = run_settings.set(settings)
+        root = expect_call(settings.root_call)
         try:
             lite = await lite_run.with_runcontext().run.aio(task, *call_args, **call_kwargs)
         except TaskFailedError as exc:
             error = _failed(settings, task, exc)
             raise error from error.__cause__
         finally:
+            reset_call(root)
             run_settings.reset(token)
         return _finished(settings, task, lite)
 

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from flytelite import ReportRow
 
-from ...lowlevel import current_runner, get_task
+from ...lowlevel import CallHandle, current_runner, expect_call, get_task
 from ._report import Report
 
 __all__ = [
@@ -149,6 +149,7 @@ class RunSettings:
     cache_mode: Literal["overwrite", "disable"] | None = None
     run_start_time: datetime | None = None
     states: list[RunState] = field(default_factory=list)
+    root_call: CallHandle = field(default_factory=CallHandle)
 
 
 run_settings: ContextVar[RunSettings | None] = ContextVar("flyte_run_settings", default=None)
@@ -187,28 +188,22 @@ class Action:
         self.error: str | None = None
         self.duration = 0.0
         self.started = time.time()
-        self._rows: list[ReportRow] | None = None
-        self._index = -1
-        self._row: ReportRow | None = None
+        self._call: CallHandle | None = None
         self._memo: dict[tuple[str, bytes, int], tuple[bool, Any]] = {}
         self._seen: dict[tuple[str, bytes], int] = {}
         self._memo_attempt = 0
         self._lock = threading.Lock()
 
-    def expect_row(self, rows: list[ReportRow] | None) -> None:
-        """The engine appends this call's row at index `len(rows)` when the call starts."""
-        if rows is not None:
-            self._rows, self._index = rows, len(rows)
+    def expect_row(self) -> None:
+        """The engine gives this action the row of the task call made next here."""
+        self._call = CallHandle()
+        expect_call(self._call)
 
     @property
     def row(self) -> ReportRow | None:
         """The engine's report row of this call, once it exists."""
-        if self._row is None and self._rows is not None and len(self._rows) > self._index:
-            row = self._rows[self._index]
-            if row.task == self.task:
-                self._row = row
-            self._rows = None
-        return self._row
+        row = self._call.row if self._call is not None else None
+        return row if row is not None and row.task == self.task else None
 
     @property
     def attempt(self) -> int:
@@ -308,14 +303,13 @@ class RunState:
         self.actions: list[Action] = []
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
-        rows = getattr(runner, "report", None)
         self.root = Action(self, "a0", "", parent=None, group=None)
-        if isinstance(rows, list):
-            self.root._rows, self.root._index = rows, 0
-            if rows:
-                self.root.task = rows[0].task
-                options = getattr(get_task(rows[0].task), "flyte_options", None)
-                self.root.report_html = bool(getattr(options, "report", False))
+        self.root._call = settings.root_call  # filled as the run's root call started
+        row = settings.root_call.row
+        if row is not None:
+            self.root.task = row.task
+            options = getattr(get_task(row.task), "flyte_options", None)
+            self.root.report_html = bool(getattr(options, "report", False))
         self.actions.append(self.root)
 
     def new_action(

@@ -311,8 +311,7 @@ class TaskTemplate(Task[P, R]):
         status = "failed"
         failure: BaseException | None = None
         try:
-            action.expect_row(getattr(runner, "report", None))
-            # Nothing may run between `expect_row` and the engine starting the call.
+            action.expect_row()  # the row of the call made next, in this context
             call = runner.call_async(self, args, kwargs)
             if self.deadline is None:
                 result = await call
