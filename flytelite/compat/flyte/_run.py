@@ -10,8 +10,9 @@ it.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -273,35 +274,32 @@ class _Runner:
         )
 
     def _run(self, task: Any, *args: Any, **kwargs: Any) -> Run:
-        settings = self._settings()
         call_args, call_kwargs = _arguments(task, args, kwargs)
-        token = run_settings.set(settings)
-        root = expect_call(settings.root_call)
-        try:
+        with self._running(task) as settings:
             # Every keyword is the task's, even one named like a run option.
             lite = lite_run.with_runcontext().run(task, *call_args, **call_kwargs)
-        except TaskFailedError as exc:
-            error = _failed(settings, task, exc)
-            raise error from error.__cause__
-        finally:
-            reset_call(root)
-            run_settings.reset(token)
         return _finished(settings, task, lite)
 
     async def _run_aio(self, task: Any, *args: Any, **kwargs: Any) -> Run:
-        settings = self._settings()
         call_args, call_kwargs = _arguments(task, args, kwargs)
+        with self._running(task) as settings:
+            lite = await lite_run.with_runcontext().run.aio(task, *call_args, **call_kwargs)
+        return _finished(settings, task, lite)
+
+    @contextlib.contextmanager
+    def _running(self, task: Any) -> Iterator[RunSettings]:
+        """The run's settings in context, its root call's row expected, failures converted."""
+        settings = self._settings()
         token = run_settings.set(settings)
         root = expect_call(settings.root_call)
         try:
-            lite = await lite_run.with_runcontext().run.aio(task, *call_args, **call_kwargs)
+            yield settings
         except TaskFailedError as exc:
             error = _failed(settings, task, exc)
             raise error from error.__cause__
         finally:
             reset_call(root)
             run_settings.reset(token)
-        return _finished(settings, task, lite)
 
     run = Dual(
         _run,
