@@ -227,11 +227,16 @@ def _run_blocking(
             "fl.run(...) was called from a running event loop; use `await fl.run.aio(...)`."
         )
     _check_root(task, args, kwargs)
-    return asyncio.run(_run_async(options, task, args, kwargs))
+    return asyncio.run(_run_async(options, task, args, kwargs, checked=True))
 
 
 async def _run_async(
-    options: RunOptions, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    options: RunOptions,
+    task: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    checked: bool = False,
 ) -> Run:
     # The engine and its helpers load on the first run, not with `import flytelite`.
     import asyncio
@@ -242,8 +247,9 @@ async def _run_async(
     from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
     from .executors._resolve import resolve as resolve_executor
 
-    _check_not_nested()
-    _check_root(task, args, kwargs)
+    if not checked:  # the blocking form checked before it started a loop
+        _check_not_nested()
+        _check_root(task, args, kwargs)
     url = options.cache_url or default_cache_url()
     view = make_progress(options.progress)
     engine = Engine(

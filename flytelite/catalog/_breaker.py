@@ -79,6 +79,8 @@ class Breaker:
         )
 
     def succeeded(self) -> None:
+        if not self._failures and self._open_until is None:
+            return  # the common case, on every store call: nothing to reset
         with self._lock:
             self._failures = 0
             self._open_until = None
