@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ._cache import CacheStatus
-    from ._report import ReportRow
+    from ._report import Report, ReportRow
     from ._task import Task
     from .catalog import DownloadResult, Key
 
@@ -21,6 +21,7 @@ __all__ = [
     "CallContext",
     "CallHandle",
     "Executor",
+    "RunSession",
     "Runner",
     "current_runner",
     "expect_call",
@@ -49,6 +50,19 @@ class Runner(Protocol):
 
     def in_loop_thread(self) -> bool:
         """Whether the caller runs on the run's event loop thread."""
+
+
+class RunSession(Runner, Protocol):
+    """A run with no root call, open for the task calls made through it
+    (`lowlevel.open_run`): what a body shipped to a worker runs its own calls in.
+
+    Calls are keyed, looked up, retried and written as in any run; `report` holds
+    one row per call made through it.
+    """
+
+    @property
+    def report(self) -> Report:
+        """The rows of the calls made through this session."""
 
 
 class Executor(Protocol):

@@ -2,13 +2,13 @@
 
 The engine ships such a body wrapped in a `RemoteBody`. In the worker it opens the
 run's catalog (a copy of the run's catalog client: the same URL, storage options
-and signing) behind an engine of its own, so that the tasks the body calls,
+and signing) in a session of its own (`lowlevel.open_run`), so that the tasks the body calls,
 directly or through `fl.map`, are keyed, looked up, retried and written exactly as
 they would be in the run. Their report rows travel back with the body's output
 in an `Outcome` (or, when the body raises, on its exception as `__flytelite_rows__`),
 and the run adds them to its report.
 
-The worker's engine starts with the first task call, so a body that calls no task
+The worker's session opens with the first task call, so a body that calls no task
 pays nothing for it. Calls made in a worker run in that worker's threads (an
 executor setting of theirs is not followed there: a process worker starting a
 pool of its own would multiply processes).
@@ -17,6 +17,7 @@ pool of its own would multiply processes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -25,12 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from flytelite import RemoteTaskError
 
-from ..lowlevel import current_runner
+from ..lowlevel import RunSession, current_runner, open_run
 
 if TYPE_CHECKING:
     from flytelite import ReportRow, Task
 
-    from .._engine import Engine
     from ..catalog import CatalogClient, CatalogConfig
 
 __all__ = ["ROWS", "Outcome", "RemoteBody"]
@@ -92,44 +92,40 @@ class RemoteBody:
 
 
 class _WorkerRunner:
-    """The run, as seen by a body in a worker: an engine on a loop of its own thread
-    (sync bodies), or on the body's loop (async bodies); started by the first call."""
+    """The run, as seen by a body in a worker: a `lowlevel.open_run` session on a
+    loop of its own thread (sync bodies), or on the body's loop (async bodies);
+    opened by the first call."""
 
     def __init__(self, body: RemoteBody) -> None:
         self.body = body
-        self._engine: Engine | None = None
+        self._session: RunSession | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _new_engine(self) -> Engine:
-        from .._engine import Engine
+    def _open(self) -> contextlib.AbstractAsyncContextManager[RunSession]:
+        # Calls run in this worker's threads (see the module docstring).
+        body = self.body
+        return open_run(body.catalog, body.config, run_id=body.run_id, max_threads=_MAX_THREADS)
 
-        return Engine(
-            self.body.catalog,
-            self.body.config,
-            run_id=self.body.run_id,
-            max_threads=_MAX_THREADS,
-            resolve_executor=lambda spec: None,  # see the module docstring
-        )
-
-    def engine(self) -> Engine:
+    def session(self) -> RunSession:
         with self._lock:
-            if self._engine is None:
-                self._engine = self._serve_in_thread()
-            return self._engine
+            if self._session is None:
+                self._session = self._serve_in_thread()
+            return self._session
 
-    def _serve_in_thread(self) -> Engine:
-        engine = self._new_engine()
-        ready = threading.Event()
+    def _serve_in_thread(self) -> RunSession:
+        opened: list[RunSession] = []
         failed: list[BaseException] = []
+        ready = threading.Event()
 
         async def serve() -> None:
             loop = asyncio.get_running_loop()
             self._loop, self._stop = loop, loop.create_future()
             try:
-                async with engine.session():
+                async with self._open() as session:
+                    opened.append(session)
                     ready.set()
                     await self._stop
             except BaseException as exc:
@@ -145,26 +141,25 @@ class _WorkerRunner:
         ready.wait()
         if failed:
             raise failed[0]
-        return engine
+        return opened[0]
 
     def run_async(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run an async body on a loop of its own, its task calls on the same loop."""
-        engine = self._new_engine()
-        self._engine = engine
 
         async def main() -> Any:
-            token = current_runner.set(engine)
-            try:
-                async with engine.session():
+            async with self._open() as session:
+                self._session = session
+                token = current_runner.set(session)
+                try:
                     return await coro
-            finally:
-                current_runner.reset(token)
+                finally:
+                    current_runner.reset(token)
 
         return asyncio.run(main())
 
     def rows(self) -> list[ReportRow]:
-        engine = self._engine
-        return [_sendable(row) for row in engine.report] if engine is not None else []
+        session = self._session
+        return [_sendable(row) for row in session.report] if session is not None else []
 
     def close(self) -> None:
         loop, stop, thread = self._loop, self._stop, self._thread
@@ -175,15 +170,15 @@ class _WorkerRunner:
     # -- the Runner interface, for a sync body in this thread -----------------------------
 
     def call(self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return self.engine().call(task, args, kwargs)
+        return self.session().call(task, args, kwargs)
 
     def call_async(
         self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Coroutine[Any, Any, Any]:
-        return self.engine().call_async(task, args, kwargs)
+        return self.session().call_async(task, args, kwargs)
 
     def block_on(self, aw: Awaitable[Any]) -> Any:
-        return self.engine().block_on(aw)
+        return self.session().block_on(aw)
 
     def in_loop_thread(self) -> bool:
         return False
