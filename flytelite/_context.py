@@ -2,7 +2,8 @@
 
 `fl.run` sets `current_runner` for the duration of a run; a task called while
 it is unset is a plain function call. Tasks depend only on the small `Runner`
-interface below, never on the engine itself.
+interface below, never on the engine itself. Plug-ins import these names
+from `flytelite.lowlevel`, their published home.
 """
 
 from __future__ import annotations
@@ -16,17 +17,6 @@ if TYPE_CHECKING:
     from ._report import Report, ReportRow
     from ._task import Task
     from .catalog import DownloadResult, Key
-
-__all__ = [
-    "CallContext",
-    "CallHandle",
-    "Executor",
-    "RunSession",
-    "Runner",
-    "current_runner",
-    "expect_call",
-    "reset_call",
-]
 
 
 class Runner(Protocol):

@@ -297,32 +297,17 @@ def _enc_ellipsis(v: Any, up: Update) -> None:
 # Fields are read through the base classes' descriptors, so that these encoders are
 # also right for subclasses that override an attribute.
 
-_YEAR, _MONTH, _DAY = (d.__get__ for d in (_dt.date.year, _dt.date.month, _dt.date.day))
-_HOUR, _MINUTE, _SECOND, _MICRO, _TZ, _FOLD = (
-    d.__get__
-    for d in (
-        _dt.datetime.hour,
-        _dt.datetime.minute,
-        _dt.datetime.second,
-        _dt.datetime.microsecond,
-        _dt.datetime.tzinfo,
-        _dt.datetime.fold,
-    )
-)
-_T_HOUR, _T_MINUTE, _T_SECOND, _T_MICRO, _T_TZ, _T_FOLD = (
-    d.__get__
-    for d in (
-        _dt.time.hour,
-        _dt.time.minute,
-        _dt.time.second,
-        _dt.time.microsecond,
-        _dt.time.tzinfo,
-        _dt.time.fold,
-    )
-)
-_DAYS, _SECONDS, _MICROSECONDS = (
-    d.__get__ for d in (_dt.timedelta.days, _dt.timedelta.seconds, _dt.timedelta.microseconds)
-)
+
+def _getters(cls: type, *names: str) -> tuple[Callable[[Any], Any], ...]:
+    """The unbound readers of `cls`'s attributes `names` (its own descriptors)."""
+    return tuple(vars(cls)[name].__get__ for name in names)
+
+
+_CLOCK = ("hour", "minute", "second", "microsecond", "tzinfo", "fold")
+_YEAR, _MONTH, _DAY = _getters(_dt.date, "year", "month", "day")
+_HOUR, _MINUTE, _SECOND, _MICRO, _TZ, _FOLD = _getters(_dt.datetime, *_CLOCK)
+_T_HOUR, _T_MINUTE, _T_SECOND, _T_MICRO, _T_TZ, _T_FOLD = _getters(_dt.time, *_CLOCK)
+_DAYS, _SECONDS, _MICROSECONDS = _getters(_dt.timedelta, "days", "seconds", "microseconds")
 
 
 def _enc_tz(tz: Any, up: Update) -> None:

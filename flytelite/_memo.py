@@ -105,11 +105,10 @@ class RunCatalog:
             await self.client.download(DownloadRequest(key, max_age))
         ).results[0]
         if result.status is CacheStatus.LOOKUP_FAILURE:
-            error = result.error
+            because = _because(result.error)
             self.warn(
                 "lookup",
-                f"the cache at {self.where} could not be read ({type(error).__name__}: {error}); "
-                f"tasks execute without it.",
+                f"the cache at {self.where} could not be read {because}; tasks execute without it.",
             )
         elif result.reason is not None and result.reason.signature_refused:
             self.warn(
@@ -133,11 +132,11 @@ class RunCatalog:
         response, cancelled = await settle(asyncio.ensure_future(self._upload(request)))
         result = response.results[0]
         if result.status is CacheStatus.PUT_FAILURE:
-            error = result.error
+            where, because = self.where, _because(result.error)
             self.warn(
                 "put",
-                f"outputs of {task!r} could not be written to the cache at {self.where} "
-                f"({type(error).__name__}: {error}); results are returned but not cached.",
+                f"outputs of {task!r} could not be written to the cache at {where} "
+                f"{because}; results are returned but not cached.",
             )
             return Written(CacheStatus.PUT_FAILURE, cancelled)
         if result.status is CacheStatus.HIT and not cancelled:
@@ -227,6 +226,10 @@ class RunCatalog:
             )
             return Lease(None, key, owner)
         return None
+
+
+def _because(error: BaseException | None) -> str:
+    return f"({type(error).__name__}: {error})"
 
 
 def _usable(found: DownloadResult, fresh_after: float | None) -> bool:
