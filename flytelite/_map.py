@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["map"]
 
+MAX_IN_FLIGHT = 10_000
+"""Calls a map without a `concurrency` limit keeps in flight at most."""
+
 
 def _check(task: Any, concurrency: int | None) -> None:
     if not isinstance(task, Task):
@@ -52,7 +55,8 @@ class _Map:
             task: The task to call.
             *iterables: One iterable per positional parameter, zipped.
             concurrency: At most this many calls in flight (and exactly this many
-                while enough items remain). `None` or `0`: all at once.
+                while enough items remain). `None` or `0`: all at once, up to
+                10,000 calls in flight at a time (a bound on memory).
             return_exceptions: Yield a failed item's exception instead of raising it.
         """
         _check(task, concurrency)
@@ -146,19 +150,18 @@ async def _map_aio(
                 except Exception as exc:
                     done[i] = (False, exc)
                 wakeup.set()
-                if concurrency is None:
-                    return
                 item = None
         finally:
             running -= 1
             wakeup.set()
 
+    # One worker per item taken, up to the limit; each then takes the next item
+    # when its call settles. Without a limit, `MAX_IN_FLIGHT` bounds the memory a
+    # very long map holds (a call in flight costs a few KB).
+    limit = concurrency or MAX_IN_FLIGHT
     workers: list[asyncio.Task[None]] = []
-    if concurrency is None:
-        while (item := pull()) is not None:
-            workers.append(asyncio.ensure_future(worker(item)))
-    else:
-        workers = [asyncio.ensure_future(worker(None)) for _ in range(concurrency)]
+    while len(workers) < limit and (item := pull()) is not None:
+        workers.append(asyncio.ensure_future(worker(item)))
     running = len(workers)
     try:
         nxt = 0

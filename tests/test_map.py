@@ -81,6 +81,17 @@ def test_unbounded_concurrency_runs_everything_at_once() -> None:
     assert in_flight["max"] == 100
 
 
+def test_an_unbounded_map_keeps_at_most_ten_thousand_calls_in_flight() -> None:
+    # A very long map without a limit must not hold a call per item in memory at once.
+    @env.task
+    async def root(n: int) -> int:
+        return sum([r async for r in fl.map.aio(tracked, range(n), [0.01] * n)])
+
+    n = 10_300
+    assert fl.run(root, n, progress=False).outputs == 10 * sum(range(n))
+    assert in_flight["max"] == 10_000
+
+
 def test_failed_items_yield_their_exception_by_default() -> None:
     @env.task
     async def root() -> list[object]:
