@@ -217,6 +217,9 @@ class RunCatalog:
             if _usable(found, fresh_after):
                 await lease.release()
                 return found
+            if not self.client.holds_reservation(key, owner):
+                await lease.release()  # lapsed or taken over while this call waited
+                return None
             return lease
         if reservation.status is ReservationStatus.FAILURE:
             self.warn(

@@ -19,6 +19,7 @@ that lives as long as the process, and `run_isolated` runs a task with one.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -92,6 +93,8 @@ class LocalS3:
     Needs `moto[server]` and `boto3` (both in `flytelite[test]`). Requests are
     answered one at a time: moto checks a conditional PUT (`If-None-Match`)
     and stores the object in two steps, which S3 itself does atomically.
+    `requests` counts what the server was asked, by kind (`"GET"`, `"HEAD"`,
+    `"PUT"`, `"DELETE"`, `"LIST"`, ...), from every process that used it.
 
     ```python
     with LocalS3() as s3:
@@ -133,6 +136,7 @@ class LocalS3:
 
                 def serialized(environ: Any, start_response: Any) -> Any:
                     with lock:
+                        counts[_request_kind(environ)] += 1
                         return list(app(environ, start_response))
 
                 self._server = make_server(
@@ -141,6 +145,8 @@ class LocalS3:
                 self._server_ready_event.set()
                 self._server.serve_forever()
 
+        counts: Counter[str] = Counter()
+        self.requests = counts
         self._server = _Serialized(ip_address="127.0.0.1", port=0, verbose=False)
         self.endpoint_url = ""
 
@@ -178,6 +184,15 @@ class LocalS3:
         )
         client.create_bucket(Bucket=name)
         return f"s3://{name}/cache", self.storage_options
+
+
+def _request_kind(environ: dict[str, Any]) -> str:
+    """`"LIST"` for a listing (a GET of a bucket), else the HTTP method."""
+    method = str(environ.get("REQUEST_METHOD", "?"))
+    bucket_only = "/" not in str(environ.get("PATH_INFO", "")).strip("/")
+    if method == "GET" and (bucket_only or "list-type" in str(environ.get("QUERY_STRING", ""))):
+        return "LIST"
+    return method
 
 
 try:  # the pytest plugin: only where pytest is installed (it loads this module)

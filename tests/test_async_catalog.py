@@ -467,6 +467,67 @@ def test_a_caller_cancelled_while_acquiring_gives_the_reservation_up(tmp_path: P
     asyncio.run(main())
 
 
+HEARTBEAT = CatalogConfig(reservation_heartbeat_s=0.5)  # leases of 1.5 s
+
+
+class LateReplies(FsspecCatalog):
+    """A store whose reservation replies arrive late: the request is carried out,
+    then the reply takes `delay` seconds more (a queue at the server, a slow link)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.delay = 0.0
+
+    def get_or_extend_reservation(self, key: Key, owner_id: str, heartbeat_s: float) -> Any:
+        lease = super().get_or_extend_reservation(key, owner_id, heartbeat_s)
+        time.sleep(self.delay)
+        return lease
+
+
+def test_a_reservation_whose_reply_comes_too_late_is_not_held(tmp_path: Path) -> None:
+    # The lease ran out while its reply travelled: another process may take the key
+    # over meanwhile, so the caller must not execute under it, and must wait instead.
+    catalog = LateReplies(str(tmp_path))
+    catalog.delay = 1.6  # longer than a first lease (3 heartbeats of 0.5 s)
+    (key,) = keys(1)
+
+    async def main() -> list[ReservationStatus]:
+        async with AsyncCatalogClient(catalog, HEARTBEAT) as client:
+            late = await client.get_or_extend_reservation(key, "holder")
+            assert not client.holds_reservation(key, "holder")
+            taken = FsspecCatalog(str(tmp_path)).get_or_extend_reservation(key, "other", 5.0)
+            catalog.delay = 0.0
+            again = await client.get_or_extend_reservation(key, "holder")
+            return [late.status, taken.status, again.status]
+
+    # The second ask measured the store and comes back EXISTS: "other" holds it now.
+    assert asyncio.run(main()) == [
+        ReservationStatus.EXISTS,
+        ReservationStatus.ACQUIRED,
+        ReservationStatus.EXISTS,
+    ]
+
+
+def test_an_extension_answered_after_its_lease_ran_out_drops_the_lease(tmp_path: Path) -> None:
+    # An extension that lands after the old lease expired may have crossed another
+    # process's takeover: the holder cannot be sure it is alone, so it stops holding.
+    catalog = LateReplies(str(tmp_path))
+    (key,) = keys(1)
+
+    async def main() -> tuple[bool, bool]:
+        async with AsyncCatalogClient(catalog, HEARTBEAT) as client:
+            await client.get_or_extend_reservation(key, "holder")
+            held_at_first = client.holds_reservation(key, "holder")
+            catalog.delay = 2.0  # the keeper's next extension answers after expiry
+            for _ in range(80):
+                await asyncio.sleep(0.05)
+                if client.leases.held() == 0:
+                    break
+            return held_at_first, client.holds_reservation(key, "holder")
+
+    assert asyncio.run(main()) == (True, False)
+
+
 def test_a_lookup_after_a_finished_upload_sees_it(tmp_path: Path) -> None:
     # Read-your-writes: a download issued after an upload of the same key has
     # completed must not join a download of it that started before the upload.

@@ -9,6 +9,7 @@ requests in flight share one store call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import threading
@@ -387,8 +388,25 @@ class AsyncCatalogClient:
         self.leases.observe(time.monotonic() - asked)
         if lease.status is ReservationStatus.ACQUIRED:
             # Kept from this thread on: a busy event loop cannot let it lapse.
-            self.leases.hold(key, owner_id)
+            self.leases.hold(key, owner_id, lease.expires_at)
+            if not self.leases.holds(key, owner_id):
+                # The reply came too late to leave the lease time to spare: another
+                # process may hold the key by the time a body would start. This
+                # caller waits and asks again, at a pace that has now measured the
+                # store's latency (so the next lease is long enough).
+                self.leases.drop(key, owner_id)
+                with contextlib.suppress(Exception):
+                    self.client.release_reservation(key, owner_id)
+                return Reservation(
+                    ReservationStatus.EXISTS, "", lease.expires_at, lease.heartbeat_s
+                )
         return lease
+
+    def holds_reservation(self, key: Key, owner_id: str) -> bool:
+        """Whether `owner_id` still holds `key`'s reservation with time to spare
+        (checked just before a body runs: a lease can lapse while its holder waits
+        for its turn on a busy machine)."""
+        return self.leases.holds(key, owner_id)
 
     def _release_soon(self, key: Key, owner_id: str) -> None:
         if self._started:

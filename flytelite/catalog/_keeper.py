@@ -44,18 +44,22 @@ class LeaseKeeper:
         self.client = client
         self.heartbeat_s = max(heartbeat_s, MIN_HEARTBEAT_S)
         self.breaker = breaker
-        self._held: dict[tuple[str, str], Key] = {}
-        self._lock = threading.Lock()  # held while one lease is extended
+        # (slot, owner) -> (key, when its lease expires, wall-clock time)
+        self._held: dict[tuple[str, str], tuple[Key, float]] = {}
+        self._busy: set[tuple[str, str]] = set()  # being extended right now
+        self._lock = threading.Lock()  # guards _held and _busy; never held across I/O
+        self._idle = threading.Condition(self._lock)  # an extension finished
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._per_lease = 0.0  # seconds one store request of a lease takes, smoothed
+        self._per_lease = 0.0  # seconds one reservation request takes, smoothed
+        self._slowest = 0.0  # the slowest recent one (decays with each new observation)
         self._last_round = 0.0
         self.rounds = 0
 
-    def hold(self, key: Key, owner_id: str) -> None:
+    def hold(self, key: Key, owner_id: str, expires_at: float) -> None:
         """Keep `owner_id`'s reservation of `key` alive (called as soon as it is acquired)."""
         with self._lock:
-            self._held[(key.digest + key.identifier, owner_id)] = key
+            self._held[(key.digest + key.identifier, owner_id)] = (key, expires_at)
             if self._thread is None and not self._stop.is_set():
                 self._thread = threading.Thread(
                     target=self._keep, name="flytelite-leases", daemon=True
@@ -64,26 +68,43 @@ class LeaseKeeper:
 
     def drop(self, key: Key, owner_id: str) -> None:
         """Stop extending it; returns once no extension of it is in progress."""
-        with self._lock:
-            self._held.pop((key.digest + key.identifier, owner_id), None)
+        held = (key.digest + key.identifier, owner_id)
+        with self._idle:
+            self._held.pop(held, None)
+            while held in self._busy:
+                self._idle.wait()
 
     def observe(self, seconds: float) -> None:
         """Record how long one reservation request took (acquisitions report here too)."""
         self._per_lease += 0.2 * (seconds - self._per_lease) if self._per_lease else seconds
+        self._slowest = max(seconds, 0.9 * self._slowest)
 
     def pace(self, extra: int = 0) -> float:
         """The heartbeat to write into leases: how often the keeper can really extend them.
 
         Leases expire three of these after an extension: three heartbeats when
         the keeper keeps up, three of its rounds (twice the predicted time of a
-        round, or the last round's time, if longer) when it does not.
+        round at the slowest recent request, or the last round's time, if longer)
+        when it does not.
         """
-        predicted = 2 * self._per_lease * (len(self._held) + extra)
+        per_lease = max(self._per_lease, self._slowest)
+        predicted = 2 * per_lease * (len(self._held) + extra)
         return max(self.heartbeat_s, predicted, self._last_round)
 
     def held(self) -> int:
         with self._lock:
             return len(self._held)
+
+    def holds(self, key: Key, owner_id: str) -> bool:
+        """Whether `owner_id` holds the reservation of `key` with time to spare: its
+        lease outlasts a heartbeat and two of the slowest recent requests (the
+        time the keeper may take to extend it), so a body started now cannot
+        overlap another holder's. A lease the keeper found taken over, or could
+        not extend in time, is not held."""
+        with self._lock:
+            found = self._held.get((key.digest + key.identifier, owner_id))
+        margin = self.heartbeat_s + 2 * self._slowest
+        return found is not None and found[1] > time.time() + margin
 
     def stop(self) -> threading.Thread | None:
         """Stop the thread (held leases lapse on their own); returns it to join."""
@@ -96,31 +117,54 @@ class LeaseKeeper:
         started = time.monotonic()
         while not self._stop.wait(max(0.0, started + self.heartbeat_s - time.monotonic())):
             started = time.monotonic()
-            with self._lock:
-                leases = list(self._held.items())
-            for (slot, owner_id), key in leases:
+            extended: set[tuple[str, str]] = set()
+            # Each round extends every lease once, the one closest to expiring
+            # first (chosen afresh each time: leases acquired meanwhile join the
+            # round by their expiry, so a short first lease is not left behind).
+            while (held := self._most_urgent(extended)) is not None:
                 if self._stop.is_set():
                     return
-                self._extend(slot, owner_id, key)
+                extended.add(held)
+                self._extend(held)
             self.rounds += 1
             self._last_round = time.monotonic() - started
 
-    def _extend(self, slot: str, owner_id: str, key: Key) -> None:
+    def _most_urgent(self, skip: set[tuple[str, str]]) -> tuple[str, str] | None:
         with self._lock:
-            if (slot, owner_id) not in self._held:
+            due = [(expires, held) for held, (_, expires) in self._held.items() if held not in skip]
+        return min(due)[1] if due else None
+
+    def _extend(self, held: tuple[str, str]) -> None:
+        with self._lock:
+            if held not in self._held:
                 return  # released meanwhile
-            try:
-                self.breaker.check()
-                asked = time.monotonic()
-                lease = self.client.get_or_extend_reservation(key, owner_id, self.pace())
-                self.observe(time.monotonic() - asked)
-            except StoreUnavailableError:
-                return  # the store is resting
-            except OSError as exc:
-                self.breaker.failed(exc)
-                return  # missed: the lease may lapse; entries are still created once
-            except Exception:
-                return
+            key, expired_at = self._held[held]
+            self._busy.add(held)
+        lease = None
+        try:
+            self.breaker.check()
+            asked = time.monotonic()
+            lease = self.client.get_or_extend_reservation(key, held[1], self.pace())
+            self.observe(time.monotonic() - asked)
             self.breaker.succeeded()
-            if lease.status is not ReservationStatus.ACQUIRED or lease.owner_id != owner_id:
-                del self._held[(slot, owner_id)]  # taken over: nothing left to keep
+        except StoreUnavailableError:
+            pass  # the store is resting
+        except OSError as exc:
+            self.breaker.failed(exc)  # missed: the lease may lapse; entries are still created once
+        except Exception:  # noqa: S110 (a client's own failure: try again next round)
+            pass
+        finally:
+            with self._idle:
+                self._busy.discard(held)
+                if lease is not None and held in self._held:
+                    extended = (
+                        lease.status is ReservationStatus.ACQUIRED and lease.owner_id == held[1]
+                    )
+                    # An extension answered after the lease it extends ran out may
+                    # have crossed another process's takeover (which read the old,
+                    # expired lease): this holder can no longer be sure it is alone.
+                    if extended and time.time() < expired_at:
+                        self._held[held] = (key, lease.expires_at)
+                    else:
+                        del self._held[held]  # taken over, or not sure: nothing to keep
+                self._idle.notify_all()

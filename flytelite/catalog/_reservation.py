@@ -4,10 +4,11 @@ A reservation is a lease with a generation number. Each generation is its own
 object, `reservations/<task>/<key>/<generation>`, created only if absent (a
 hard link locally, a conditional PUT on object stores), so exactly one caller
 can create any generation. The holder of the highest generation owns the key
-until its lease expires (`expires_at` = last heartbeat + 3 heartbeats) or is
-released (marked expired). To take over an expired lease a caller creates the
-*next* generation; a stale holder finds out at its next heartbeat. Nothing is
-ever deleted and re-created in place, which is what makes a naive lock file
+until its lease expires (`expires_at` = last heartbeat + 3 heartbeats, each
+lengthened by the request's own latency) or is released (marked expired). To
+take over an expired lease a caller creates the *next* generation; a stale
+holder finds out at its next heartbeat. Nothing is ever deleted and re-created
+in place, which is what makes a naive lock file
 unsound (two callers can both delete a stale file and both create a new one);
 superseded generations are deleted only once a newer one exists.
 
@@ -100,27 +101,29 @@ class Reservations:
         return sorted(int(n) for n in self.store.names(folder) if n.isdigit())
 
     def get_or_extend(self, key: Key, owner_id: str, heartbeat_s: float) -> Reservation:
-        """Acquire the key's reservation, extend it if `owner_id` holds it, or report the holder."""
+        """Acquire the key's reservation, extend it if `owner_id` holds it, or report the holder.
+
+        A lease written here lasts `LEASE_HEARTBEATS` heartbeats, each lengthened by
+        the time this request has taken so far: a store slow enough that listing
+        and reading take seconds is as slow to carry the write and its reply, and
+        a lease must not expire before its holder even hears that it has it.
+        """
         folder = self.folder(key)
+        began = time.time()
         for _ in range(_ATTEMPTS):
             generations = self._generations(folder)
+            current = self._read(folder, generations[-1]) if generations else None
+            if generations and current is None:
+                continue  # released between listing and reading: look again
             now = time.time()
-            mine = Reservation(
-                ReservationStatus.ACQUIRED,
-                owner_id,
-                now + LEASE_HEARTBEATS * heartbeat_s,
-                heartbeat_s,
-                1,
-            )
-            if generations:
-                current = self._read(folder, generations[-1])
-                if current is None:
-                    continue  # released between listing and reading: look again
+            expires_at = now + LEASE_HEARTBEATS * (heartbeat_s + (now - began))
+            generation = 1
+            if current is not None:
                 if current.owner_id == owner_id:
                     extended = Reservation(
                         ReservationStatus.ACQUIRED,
                         owner_id,
-                        mine.expires_at,
+                        expires_at,
                         heartbeat_s,
                         current.generation,
                     )
@@ -128,9 +131,10 @@ class Reservations:
                     return extended
                 if current.expires_at > now:
                     return current
-                mine = Reservation(
-                    mine.status, owner_id, mine.expires_at, heartbeat_s, current.generation + 1
-                )
+                generation = current.generation + 1
+            mine = Reservation(
+                ReservationStatus.ACQUIRED, owner_id, expires_at, heartbeat_s, generation
+            )
             if self._write(folder, mine, exclusive=True):
                 for old in generations:  # superseded leases: tidy up, best effort
                     self.store.delete(f"{folder}/{old:012d}")
