@@ -252,6 +252,21 @@ def test_reservations_acquire_exist_extend_release_and_take_over(tmp_path: Path)
     assert catalog.get_or_extend_reservation(key, "b", 0.1).status is ReservationStatus.ACQUIRED
 
 
+def test_an_owner_whose_lease_lapsed_takes_it_over_like_anyone_else(tmp_path: Path) -> None:
+    # Extending a released (or expired) lease in place would race with a caller that
+    # read it expired and is creating the next generation: both would hold the key.
+    catalog = FsspecCatalog(str(tmp_path))
+    (key,) = keys(1)
+    first = catalog.get_or_extend_reservation(key, "a", 0.1)
+    catalog.release_reservation(key, "a")
+    again = catalog.get_or_extend_reservation(key, "a", 0.1)
+    assert again.status is ReservationStatus.ACQUIRED
+    assert again.generation == first.generation + 1  # a new generation, created exclusively
+    time.sleep(0.35)  # expired without an extension
+    later = catalog.get_or_extend_reservation(key, "a", 0.1)
+    assert later.status is ReservationStatus.ACQUIRED and later.generation == again.generation + 1
+
+
 def test_concurrent_reservation_requests_have_one_winner(tmp_path: Path) -> None:
     catalog = FsspecCatalog(str(tmp_path))
     (key,) = keys(1)

@@ -119,7 +119,7 @@ class Reservations:
             expires_at = now + LEASE_HEARTBEATS * (heartbeat_s + (now - began))
             generation = 1
             if current is not None:
-                if current.owner_id == owner_id:
+                if current.expires_at > now and current.owner_id == owner_id:
                     extended = Reservation(
                         ReservationStatus.ACQUIRED,
                         owner_id,
@@ -128,9 +128,15 @@ class Reservations:
                         current.generation,
                     )
                     self._write(folder, extended, exclusive=False)
+                    if time.time() >= current.expires_at:
+                        # Written after the lease it extends ran out: another caller
+                        # may have read it expired and made the next generation.
+                        return Reservation(ReservationStatus.EXISTS, "", 0.0, heartbeat_s)
                     return extended
                 if current.expires_at > now:
                     return current
+                # Expired or released, even if it was this owner's: a lease that
+                # lapsed is taken over like any other, by the next generation.
                 generation = current.generation + 1
             mine = Reservation(
                 ReservationStatus.ACQUIRED, owner_id, expires_at, heartbeat_s, generation
