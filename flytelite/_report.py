@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._cache import CacheStatus
 
 if TYPE_CHECKING:
+    import os
+
     from .catalog import MissReason
 
 __all__ = ["Report", "ReportRow", "RunObserver"]
@@ -37,6 +39,9 @@ class ReportRow:
         miss_reason: Why a cached call executed, where known.
         node: The node id, for calls made by a dynamic workflow's DAG.
         exception: The exception the call failed with.
+        started: When the call started (seconds since the epoch, `time.time()`).
+        parent: The row of the task call whose body made this call (`None` for the root).
+        edges: For a dynamic workflow's call, its DAG as `(upstream node, node)` pairs.
     """
 
     task: str
@@ -49,6 +54,9 @@ class ReportRow:
     miss_reason: MissReason | None = None
     node: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
+    started: float = 0.0
+    parent: ReportRow | None = field(default=None, repr=False)
+    edges: tuple[tuple[str, str], ...] | None = field(default=None, repr=False)
 
     @property
     def error(self) -> str | None:
@@ -64,6 +72,7 @@ class ReportRow:
             "spec_cache": self.spec_cache.value if self.spec_cache else None,
             "attempts": self.attempts,
             "duration": self.duration,
+            "started": self.started,
             "key": self.key,
             "error": self.error,
         }
@@ -71,6 +80,8 @@ class ReportRow:
             out["miss_reason"] = self.miss_reason
         if self.node is not None:
             out["node"] = self.node
+        if self.edges is not None:
+            out["edges"] = [list(edge) for edge in self.edges]
         return out
 
 
@@ -88,11 +99,49 @@ class RunObserver(Protocol):
 
 
 class Report(list[ReportRow]):
-    """The rows of a run, in the order the calls started; `str()` is a summary table."""
+    """The rows of a run, in the order the calls started; `str()` is a summary table.
+
+    Attributes:
+        run_id: The run's id (`None` for a report not made by `fl.run`).
+        cache_url: The cache the run used.
+    """
+
+    run_id: str | None = None
+    cache_url: str | None = None
 
     def to_dicts(self) -> list[dict[str, Any]]:
-        """One plain dict per call, for tools (JSON-ready)."""
-        return [row.to_dict() for row in self]
+        """One plain dict per call, for tools (JSON-ready); `"parent"` is the index of
+        the row of the call that made it (absent for the root)."""
+        index = {id(row): i for i, row in enumerate(self)}
+        out = []
+        for row in self:
+            item = row.to_dict()
+            parent = None if row.parent is None else index.get(id(row.parent))
+            if parent is not None:
+                item["parent"] = parent
+            out.append(item)
+        return out
+
+    def to_html(self) -> str:
+        """The report as one self-contained HTML page: a summary, a timeline of the calls
+        coloured by cache status, calls in flight over time, a per-task table, misses by
+        reason and, for dynamic workflows, the DAG. It loads nothing from the network."""
+        from ._report_html import render
+
+        return render(self)
+
+    def save_html(self, path: str | os.PathLike[str]) -> None:
+        """Write `to_html()` to `path` (UTF-8)."""
+        from pathlib import Path
+
+        Path(path).write_text(self.to_html(), encoding="utf-8")
+
+    def _repr_html_(self) -> str:
+        """A compact version for notebooks: summary, per-task table, misses by reason and
+        a small timeline."""
+        from ._report_html import render_compact
+
+        return render_compact(self)
 
     def by_task(self, task: str) -> list[ReportRow]:
         """The rows of one task; `task` is an identity or a bare function name."""

@@ -261,6 +261,7 @@ async def _run_async(
         resolve_executor=resolve_executor,
         observer=view,
     )
+    engine.report.cache_url = url
     runs_started[0] += 1  # code fingerprints are revalidated once per run
     token = current_runner.set(engine)
     ticker = _start(view)
