@@ -42,6 +42,14 @@ class Run:
     run_id: str
     cache_url: str
 
+    def _repr_html_(self) -> str:
+        """A compact report for notebooks: summary, outputs, timeline, per-task table."""
+        import reprlib
+
+        from ._report_html import render_compact
+
+        return render_compact(self.report, outputs=reprlib.repr(self.outputs))
+
 
 def _new_run_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
