@@ -252,6 +252,7 @@ def _timeline(run: _Run, *, width: int, label_width: int, compact: bool, lane_h:
             lanes.append((label, depth, [bar]))
     else:
         lanes = _grouped_lanes(run, x, max_lanes=12 if compact else MAX_LANES)
+        lane_h += 6
     axis_h = 22
     height = axis_h + lane_h * len(lanes) + 6
     out = [
@@ -272,12 +273,17 @@ def _timeline(run: _Run, *, width: int, label_width: int, compact: bool, lane_h:
             f'<text class="fl-lane-label" x="{indent}" y="{y + lane_h - 5}">'
             f"{_e(_clip(label, (label_width - indent) // 7))}</text>"
         )
+        # a merged lane has a strip per outcome, so that one never hides another
+        strips = [kind for kind, _, _ in _KINDS if any(b.kind == kind for b in bars)]
+        strip_h = (lane_h - 6) / max(1, len(strips))
         for bar in bars:
             text = _tip_one(bar.rows[0], run.t0) if len(bar.rows) == 1 else _tip_many(bar)
             attr = "" if compact else f' data-tip="{_e(text)}"'
+            bar_y = y + 3 + strips.index(bar.kind) * strip_h
             out.append(
-                f'<rect class="fl-bar" x="{bar.x0:.1f}" y="{y + 3}" '
-                f'width="{max(2.5, bar.x1 - bar.x0):.1f}" height="{lane_h - 6}" rx="2" '
+                f'<rect class="fl-bar" x="{bar.x0:.1f}" y="{bar_y:.1f}" '
+                f'width="{max(2.5, bar.x1 - bar.x0):.1f}" height="{strip_h:.1f}" '
+                f'rx="{2 if len(strips) == 1 else 1}" '
                 f'fill="{_COLOUR[bar.kind]}"{attr}>{tip(text)}</rect>'
             )
             if per_call and bar.x1 - bar.x0 > 64:

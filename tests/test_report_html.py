@@ -271,3 +271,23 @@ def test_the_browser_check_sees_errors_and_requests(tmp_path: Path) -> None:
     assert any("boom" in e for e in page.console_errors)
     assert any("undefinedName" in e for e in page.console_errors)
     assert "http://127.0.0.1:9/x.png" in page.requests
+
+
+def test_the_report_example(tmp_path: Path, cache_dir: Path) -> None:
+    """examples/report.py (the docs' screenshot is of its report): a pipeline run twice,
+    the second run mostly cache hits."""
+    out = tmp_path / "report.html"
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "report.py"), str(out)],
+        env={**os.environ, "FLYTELITE_CACHE_URL": str(cache_dir), "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"report: {out}"
+    page = html.unescape(out.read_text())
+    assert "report_example.pipeline" in page and "features: 13 nodes, 12 edges" in page
+    download = re.search(r"report_example\.download</td><td[^>]*>(\d+)</td><td[^>]*>(\d+)", page)
+    assert download is not None and download.groups() == ("12", "10")  # 2 new shards
