@@ -11,8 +11,10 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
+import pytest
 from browser import Browser, chromium
 
 import flytelite as fl
@@ -111,6 +113,21 @@ def test_the_page_shows_the_run(tmp_path: Path) -> None:
     path = tmp_path / "run.html"
     run.report.save_html(path)
     assert path.read_text(encoding="utf-8") == page
+
+
+@env.task(cache=True, cache_version="1")
+def unkeepable() -> object:
+    return threading.Lock()  # cannot be pickled: a put failure
+
+
+def test_store_failures_have_their_colour_and_figure() -> None:
+    with pytest.warns(fl.CatalogWarning, match="could not be written"):
+        run = fl.run(unkeepable, progress=False)
+    page = run.report.to_html()
+    assert run.report[0].cache is fl.CacheStatus.PUT_FAILURE
+    assert "lookup / put failure" in page  # in the legend
+    assert re.search(r'class="fl-bar"[^>]*fill="#e58a1f"', page)
+    assert "store failures" in page
 
 
 def test_ten_thousand_calls_stay_under_two_megabytes() -> None:
