@@ -11,6 +11,7 @@ from ._cache import CacheStatus
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Iterable
 
     from .catalog import MissReason
 
@@ -98,6 +99,45 @@ class RunObserver(Protocol):
     def call_finished(self, row: ReportRow) -> None: ...
 
 
+@dataclass
+class TaskFigures:
+    """The calls of one task in a report, added up."""
+
+    task: str
+    rows: list[ReportRow]
+    calls: int
+    hits: int
+    misses: int  # cached calls that executed
+    failed: int
+    total: float
+    p95: float
+    statuses: Counter[CacheStatus]
+
+
+def task_figures(rows: Iterable[ReportRow]) -> list[TaskFigures]:
+    """Per task, in the order tasks were first called: the table's figures."""
+    groups: dict[str, list[ReportRow]] = {}
+    for row in rows:
+        groups.setdefault(row.task, []).append(row)
+    out = []
+    for task, group in groups.items():
+        durations = sorted(r.duration for r in group)
+        out.append(
+            TaskFigures(
+                task,
+                group,
+                calls=len(group),
+                hits=sum(r.cache is CacheStatus.HIT for r in group),
+                misses=sum(r.cache in _MISSED and r.attempts > 0 for r in group),
+                failed=sum(r.status == "failed" for r in group),
+                total=sum(durations),
+                p95=durations[max(0, math.ceil(0.95 * len(durations)) - 1)],
+                statuses=Counter(r.cache for r in group),
+            )
+        )
+    return out
+
+
 class Report(list[ReportRow]):
     """The rows of a run, in the order the calls started; `str()` is a summary table.
 
@@ -152,28 +192,23 @@ class Report(list[ReportRow]):
         return Counter(row.cache for row in self)
 
     def __str__(self) -> str:
-        groups: dict[str, list[ReportRow]] = {}
-        for row in self:
-            groups.setdefault(row.task, []).append(row)
         # Calls the store could not serve or keep get their own columns, when there are any.
         statuses = {row.cache for row in self}
         failures = [(status, name) for status, name in _FAILURE_COLUMNS if status in statuses]
         names = [name for _, name in failures]
         header = ("task", "calls", "hits", "misses", *names, "failed", "total s", "p95 s")
         lines = [header]
-        for task, rows in groups.items():
-            durations = sorted(r.duration for r in rows)
-            p95 = durations[max(0, math.ceil(0.95 * len(durations)) - 1)]
+        for f in task_figures(self):
             lines.append(
                 (
-                    task,
-                    str(len(rows)),
-                    str(sum(r.cache is CacheStatus.HIT for r in rows)),
-                    str(sum(r.cache in _MISSED and r.attempts > 0 for r in rows)),
-                    *(str(sum(r.cache is status for r in rows)) for status, _ in failures),
-                    str(sum(r.status == "failed" for r in rows)),
-                    f"{sum(durations):.3f}",
-                    f"{p95:.3f}",
+                    f.task,
+                    str(f.calls),
+                    str(f.hits),
+                    str(f.misses),
+                    *(str(f.statuses[status]) for status, _ in failures),
+                    str(f.failed),
+                    f"{f.total:.3f}",
+                    f"{f.p95:.3f}",
                 )
             )
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

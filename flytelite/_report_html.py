@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ._cache import CacheStatus
+from ._report import TaskFigures, task_figures
 
 if TYPE_CHECKING:
     from ._report import Report, ReportRow
@@ -144,46 +145,24 @@ def _shape(report: Sequence[ReportRow]) -> _Run:
 
 @dataclass
 class _TaskFigures:
-    task: str
-    calls: int = 0
-    hits: int = 0
-    misses: int = 0
-    failed: int = 0
-    store: int = 0
-    total: float = 0.0
-    p95: float = 0.0
-    saved: float | None = None
+    figures: TaskFigures
+    store: int  # lookup and put failures
+    saved: float | None  # an estimate of the time the hits saved
 
 
 def _per_task(rows: Iterable[ReportRow]) -> list[_TaskFigures]:
-    groups: dict[str, list[ReportRow]] = {}
-    for row in rows:
-        groups.setdefault(row.task, []).append(row)
     out = []
-    for task, group in groups.items():
-        durations = sorted(r.duration for r in group)
-        figures = _TaskFigures(
-            task,
-            calls=len(group),
-            hits=sum(r.cache is CacheStatus.HIT for r in group),
-            misses=sum(_executed_miss(r) for r in group),
-            failed=sum(r.status == "failed" for r in group),
-            store=sum(
-                r.cache in (CacheStatus.LOOKUP_FAILURE, CacheStatus.PUT_FAILURE) for r in group
-            ),
-            total=sum(durations),
-            p95=durations[max(0, math.ceil(0.95 * len(durations)) - 1)],
-        )
+    for f in task_figures(rows):
+        store = f.statuses[CacheStatus.LOOKUP_FAILURE] + f.statuses[CacheStatus.PUT_FAILURE]
         # What a hit saved: what executing the task took in this run (the median of its
         # successful executions), less what the hit itself took.
-        executed = sorted(r.duration for r in group if r.attempts > 0 and r.status == "succeeded")
-        if figures.hits and executed:
+        executed = sorted(r.duration for r in f.rows if r.attempts > 0 and r.status == "succeeded")
+        saved = None
+        if f.hits and executed:
             median = executed[len(executed) // 2]
-            figures.saved = sum(
-                max(0.0, median - r.duration) for r in group if r.cache is CacheStatus.HIT
-            )
-        out.append(figures)
-    out.sort(key=lambda f: -f.total)
+            saved = sum(max(0.0, median - r.duration) for r in f.rows if r.cache is CacheStatus.HIT)
+        out.append(_TaskFigures(f, store, saved))
+    out.sort(key=lambda t: -t.figures.total)
     return out
 
 
@@ -519,8 +498,8 @@ def _dag(workflow: ReportRow, nodes: dict[str, ReportRow]) -> str:
 
 
 def _task_table(figures: list[_TaskFigures], *, compact: bool) -> str:
-    any_store = any(f.store for f in figures)
-    longest = max((f.total for f in figures), default=0.0) or 1.0
+    any_store = any(t.store for t in figures)
+    longest = max((t.figures.total for t in figures), default=0.0) or 1.0
     head = ["task", "calls", "hits", "executed", "failed"]
     if any_store:
         head.append("store failures")
@@ -530,7 +509,8 @@ def _task_table(figures: list[_TaskFigures], *, compact: bool) -> str:
     out = ['<table class="fl-table"><thead><tr>']
     out.extend(f'<th class="{"" if i == 0 else "fl-num"}">{_e(h)}</th>' for i, h in enumerate(head))
     out.append("</tr></thead><tbody>")
-    for f in figures:
+    for t in figures:
+        f = t.figures
         share = f.total / longest * 100
         cells = [
             f'<td class="fl-task" title="{_e(f.task)}">{_e(f.task)}</td>',
@@ -540,14 +520,14 @@ def _task_table(figures: list[_TaskFigures], *, compact: bool) -> str:
             f'<td class="fl-num fl-fail">{f.failed or ""}</td>',
         ]
         if any_store:
-            cells.append(f'<td class="fl-num fl-store">{f.store or ""}</td>')
+            cells.append(f'<td class="fl-num fl-store">{t.store or ""}</td>')
         cells.append(
             f'<td class="fl-num fl-total"><span class="fl-share" style="width:{share:.0f}%">'
             f"</span><span>{_e(_secs(f.total))}</span></td>"
         )
         cells.append(f'<td class="fl-num">{_e(_secs(f.p95))}</td>')
         if not compact:
-            saved = "\u2013" if f.saved is None else f"≈ {_secs(f.saved)}"
+            saved = "\u2013" if t.saved is None else f"≈ {_secs(t.saved)}"
             cells.append(f'<td class="fl-num">{_e(saved)}</td>')
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
