@@ -437,6 +437,8 @@ class Engine:
         func: Any = task.func
         if self._catalog_ships():
             func = RemoteBody(task.func, self.catalog, self.catalog_config, self.run_id)
+        if self._tracer is not None:
+            func = self._tracer.ship(func)
         try:
             outcome = await executor.run(func, args, kwargs, task=task.name, timeout=task.timeout)
         except BaseException as exc:

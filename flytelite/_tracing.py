@@ -11,12 +11,15 @@ The run is a span; every task call is a child span of the call whose body made i
 spans inside a body nest under it too). Calls made by a body that ran in a process
 or Dask worker come back as report rows; their spans are recorded here, from the
 rows' start times and durations, under the span of the call that shipped the body,
-so a worker needs no tracing set up of its own.
+so a worker needs no tracing set up of its own. The body itself is shipped with
+that call's span context (W3C trace context, `TracedBody`), so that spans the
+application makes in the worker nest under the call too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
 from collections.abc import Iterator
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from ._report import ReportRow
     from ._task import Task
 
-__all__ = ["RunTracer", "run_tracer"]
+__all__ = ["RunTracer", "TracedBody", "run_tracer"]
 
 KEY_PREFIX = 16
 """How many hex digits of a cache key a span shows."""
@@ -137,6 +140,14 @@ class RunTracer:
         finally:
             span.end(end_time=end_time)
 
+    def ship(self, func: Any) -> TracedBody:
+        """`func` with the current span context, to be run in a worker."""
+        from opentelemetry.propagate import inject
+
+        carrier: dict[str, str] = {}
+        inject(carrier)
+        return TracedBody(func, carrier)
+
     def replay(self, rows: list[ReportRow], shipping: ReportRow | None) -> None:
         """Record the spans of calls made in a worker (rows whose calls have finished),
         under the span of the call that shipped the body (the current span)."""
@@ -179,3 +190,39 @@ class CallSpan:
             tracer.finish(self._span, row)
         except Exception:  # noqa: S110 (tracing never fails a run)
             pass
+
+
+class TracedBody:
+    """A body shipped to a worker with the span context of the call that shipped it:
+    while it runs there, that context is the current one (where opentelemetry can be
+    imported), so the spans the application makes in the worker nest under the call."""
+
+    def __init__(self, func: Any, carrier: dict[str, str]) -> None:
+        self.func = func
+        self.carrier = carrier
+        self.__name__ = getattr(func, "__name__", "body")
+        self.__qualname__ = getattr(func, "__qualname__", self.__name__)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if inspect.iscoroutinefunction(self.func):
+            return self._run_async(*args, **kwargs)
+        with self._context():
+            return self.func(*args, **kwargs)
+
+    async def _run_async(self, *args: Any, **kwargs: Any) -> Any:
+        with self._context():
+            return await self.func(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _context(self) -> Iterator[None]:
+        try:
+            from opentelemetry import context
+            from opentelemetry.propagate import extract
+        except ImportError:  # the worker has no opentelemetry: the body runs as it is
+            yield
+            return
+        token = context.attach(extract(self.carrier))
+        try:
+            yield
+        finally:
+            context.detach(token)

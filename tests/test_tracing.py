@@ -302,3 +302,25 @@ def test_dynamic_workflow_nodes_are_children_of_the_workflow(spans: Spans) -> No
     assert {parent_of(s) for s in nodes} == {workflow.context.span_id}
     assert workflow.attributes["flytelite.spec_cache.status"] == "POPULATED"
     assert run.report[0].edges == (("n0", "n3"), ("n1", "n3"), ("n2", "n3"))
+
+
+@shipped_env.task(executor="process")
+def where_am_i() -> tuple[int, int, int]:
+    span = trace.get_current_span().get_span_context()
+    return os.getpid(), span.trace_id, span.span_id
+
+
+@shipped_env.task(executor="process")
+async def where_am_i_async() -> tuple[int, int, int]:
+    span = trace.get_current_span().get_span_context()
+    return os.getpid(), span.trace_id, span.span_id
+
+
+def test_a_shipped_body_runs_in_the_context_of_its_calls_span(spans: Spans) -> None:
+    """The application's own spans in a worker would nest under the shipped call."""
+    for task in (where_am_i, where_am_i_async):
+        spans.clear()
+        pid, trace_id, span_id = fl.run(task, progress=False).outputs
+        assert pid != os.getpid()
+        (call,) = by_name(spans.get(), task.name)
+        assert (trace_id, span_id) == (call.context.trace_id, call.context.span_id)
