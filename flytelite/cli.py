@@ -12,10 +12,10 @@ Outputs go to stdout (as JSON where they can be); the report, progress, warnings
 
 Every option is checked before any task runs: the cache URL (its protocol must be
 known to fsspec and its package installed), `--report-json` and `--report-html`
-(their folder must exist), and each `--param value`, parsed and checked against the parameter's
-annotation (see `flytelite._cli.params`). A task is named by its function name,
-or by its identity `env.function` where that is ambiguous; `flytelite cache`
-commands take the same names.
+(their folder must exist), and each `--param value`, parsed and checked against
+the parameter's annotation (see `flytelite._cli.params`). A task is named by its
+function name, or by its identity `env.function` where that is ambiguous;
+`flytelite cache` commands take the same names.
 
 A failing task prints its own traceback, with the frames of flytelite, asyncio,
 anyio and importlib hidden (`--traceback full` shows them), then one summary line.
