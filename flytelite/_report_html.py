@@ -393,7 +393,7 @@ def _dags(run: _Run) -> list[str]:
             continue
         nodes = {r.node: r for r in run.rows if r.parent is row and r.node is not None}
         if nodes:
-            out.append(_dag(row, nodes))
+            out.append(_dag(row, nodes, run.t0))
     return out
 
 
@@ -408,7 +408,7 @@ def _levels(ids: list[str], edges: Sequence[tuple[str, str]]) -> dict[str, int]:
     return level
 
 
-def _dag(workflow: ReportRow, nodes: dict[str, ReportRow]) -> str:
+def _dag(workflow: ReportRow, nodes: dict[str, ReportRow], t0: float) -> str:
     edges = [(u, d) for u, d in workflow.edges or () if u in nodes and d in nodes]
     ids = list(nodes)
     level = _levels(ids, edges)
@@ -465,7 +465,7 @@ def _dag(workflow: ReportRow, nodes: dict[str, ReportRow]) -> str:
                 f"{_LABEL[k]}: {n}" for k, n in kinds.most_common()
             )
         else:
-            tip = _tip_one(rows[0], rows[0].started)
+            tip = _tip_one(rows[0], t0)
         out.append(f'<g class="fl-node" data-tip="{_e(tip)}">')
         out.append(
             f'<rect x="{bx:.1f}" y="{by:.1f}" width="{box_w}" height="{box_h}" rx="6" '
