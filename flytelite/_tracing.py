@@ -2,9 +2,9 @@
 
 A run is traced when the application uses OpenTelemetry (`opentelemetry.trace` has
 been imported: flytelite never imports it itself), has set a tracer provider (not
-the API's default proxy), and `FLYTELITE_TRACING` is not `"0"`. That is decided
-once, as the run starts; a run that is not traced costs the engine one `is None`
-test per call.
+the API's default proxy), and `FLYTELITE_TRACING` is not `0` (or `false`, `no`,
+`off`). That is decided once, as the run starts; a run that is not traced costs
+the engine one `is None` test per call.
 
 The run is a span; every task call is a child span of the call whose body made it
 (the call's span is the current span while its body runs, so the application's own
@@ -38,11 +38,12 @@ KEY_PREFIX = 16
 """How many hex digits of a cache key a span shows."""
 
 _INLINE = ("thread", "event-loop")
+_OFF = ("0", "false", "no", "off")  # as for FLYTELITE_PROGRESS
 
 
 def run_tracer(engine: Engine) -> RunTracer | None:
     """The tracer of a run that starts now, or `None` when the run is not traced."""
-    if os.environ.get("FLYTELITE_TRACING", "").strip() == "0":
+    if os.environ.get("FLYTELITE_TRACING", "").strip().lower() in _OFF:
         return None
     trace = sys.modules.get("opentelemetry.trace")
     if trace is None:
