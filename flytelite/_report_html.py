@@ -10,7 +10,8 @@ Size stays bounded whatever the number of calls:
 - the timeline has one lane per call up to `MAX_CALL_LANES` calls; beyond, one lane
   per task under the same chain of callers (at most `MAX_LANES`), and bars of one
   lane and status that fall within a pixel of each other merge into one bar that
-  says how many calls it stands for;
+  says how many calls it stands for (within more pixels, where that still leaves
+  more than `MAX_BARS` bars);
 - the concurrency curve has one point per pixel column (the peak in that column);
 - the DAG of a dynamic workflow is drawn node by node up to `MAX_DAG_NODES` nodes;
   beyond, one box per task on each level of the DAG, with its node count.
@@ -36,6 +37,8 @@ __all__ = ["render", "render_compact"]
 
 MAX_CALL_LANES = 300
 MAX_LANES = 150
+MAX_BARS = 3000
+_MERGE_GAPS = (1.0, 4.0, 12.0, 40.0, 1e9)  # pixels; the last merges each lane's outcomes
 MAX_DAG_NODES = 60
 MAX_DAG_LEVEL = 24
 MAX_DAGS = 3
@@ -293,27 +296,34 @@ def _grouped_lanes(
         if path not in lanes and len(lanes) >= max_lanes:
             path = ("…", "other calls")
         lanes.setdefault(path, []).append(row)
-    out = []
-    for path, rows in lanes.items():
-        by_kind: dict[str, list[ReportRow]] = defaultdict(list)
-        for row in rows:
-            by_kind[_kind(row)].append(row)
-        bars: list[_Bar] = []
-        for kind, group in by_kind.items():
-            group.sort(key=lambda r: r.started)
-            current: _Bar | None = None
-            for row in group:
-                x0 = x(row.started)
-                x1 = max(x0 + 1.5, x(row.started + row.duration))
-                if current is not None and x0 <= current.x1 + 1.0:
-                    current.x1 = max(current.x1, x1)
-                    current.rows.append(row)
-                else:
-                    current = _Bar(x0, x1, kind, [row])
-                    bars.append(current)
-        label = f"{_short(path[-1])} \u00d7{len(rows)}"
-        out.append((label, len(path) - 1, bars))
+    for gap in _MERGE_GAPS:  # the first gap that keeps the page within its bound
+        out = [_lane(path, rows, x, gap) for path, rows in lanes.items()]
+        if sum(len(bars) for _, _, bars in out) <= MAX_BARS:
+            break
     return out
+
+
+def _lane(
+    path: tuple[str, ...], rows: list[ReportRow], x: Callable[[float], float], gap: float
+) -> tuple[str, int, list[_Bar]]:
+    """A lane's bars: per outcome, calls less than `gap` pixels apart merge."""
+    by_kind: dict[str, list[ReportRow]] = defaultdict(list)
+    for row in rows:
+        by_kind[_kind(row)].append(row)
+    bars: list[_Bar] = []
+    for kind, group in by_kind.items():
+        group.sort(key=lambda r: r.started)
+        current: _Bar | None = None
+        for row in group:
+            x0 = x(row.started)
+            x1 = max(x0 + 1.5, x(row.started + row.duration))
+            if current is not None and x0 <= current.x1 + gap:
+                current.x1 = max(current.x1, x1)
+                current.rows.append(row)
+            else:
+                current = _Bar(x0, x1, kind, [row])
+                bars.append(current)
+    return f"{_short(path[-1])} \u00d7{len(rows)}", len(path) - 1, bars
 
 
 def _ticks(span: float, n: int = 6) -> list[float]:

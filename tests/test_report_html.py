@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from browser import Browser, chromium
@@ -150,6 +151,39 @@ def test_ten_thousand_calls_stay_under_two_megabytes() -> None:
     assert sum(counts) == 10_000  # every call is in one merged bar
     compact = run.report._repr_html_()
     assert len(compact.encode()) < 300_000
+
+
+def test_sparse_calls_of_many_tasks_merge_within_the_bound() -> None:
+    """Calls one after another, alternating between 120 tasks: 50 calls per lane, too
+    far apart to merge within a pixel; 6,000 bars would make a page of more than a
+    megabyte. They merge within more pixels, into at most 3,000 bars."""
+    sparse = fl.TaskEnvironment("html_sparse")
+    steps = [sparse.task(_step(i)) for i in range(120)]
+
+    @sparse.task
+    async def sequence(n: int) -> int:
+        for i in range(n):
+            await steps[i % len(steps)].aio(i)
+        return n
+
+    run = fl.run(sequence, 6_000, progress=False)
+    page = run.report.to_html()
+    assert len(page.encode()) < 500_000, len(page)
+    tips = [html.unescape(t) for t in re.findall(r'class="fl-bar"[^>]*data-tip="([^"]*)"', page)]
+    assert 120 < len(tips) <= 3000
+    covered = 0
+    for tip in tips:
+        many = re.match(r"(\d+) calls of html_sparse\.step", tip)
+        covered += int(many.group(1)) if many else tip.startswith("html_sparse.step")
+    assert covered == 6_000  # every call is in exactly one bar
+
+
+def _step(i: int) -> Any:
+    async def step(x: int) -> int:
+        return x
+
+    step.__name__ = step.__qualname__ = f"step{i}"
+    return step
 
 
 def test_a_large_dag_is_drawn_one_box_per_task_and_level() -> None:
