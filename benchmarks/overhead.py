@@ -5,6 +5,7 @@ Prints one Markdown table for this machine:
     scripts/bench               # N = 10,000 tasks (about a minute)
     scripts/bench --quick       # a smoke run: small N, one repeat
     scripts/bench --n 2000 --repeats 5
+    python benchmarks/overhead.py --tracing   # the same, with OpenTelemetry spans on
 
 Workloads 1-3 also run through Flyte 2 (`import flyte`) in its local run mode
 when it is installed, at a smaller N: it costs hundreds of µs per task. Like
@@ -346,6 +347,36 @@ def met(value: float, target: float) -> str:
     return "yes" if value <= target else "**no**"
 
 
+def enable_tracing() -> Callable[[], int]:
+    """The application traces: an SDK provider whose spans are batched, then dropped
+    (what is timed is flytelite's side and the SDK's, not an exporter's I/O). Returns
+    how many spans were exported so far, after a flush."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+
+    exported = [0]
+
+    class Drop(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            exported[0] += len(spans)
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Drop(), max_queue_size=1 << 16))
+    trace.set_tracer_provider(provider)
+
+    def count() -> int:
+        provider.force_flush()
+        return exported[0]
+
+    return count
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="tasks per run (flytelite)")
@@ -354,7 +385,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--imports", type=int, default=10, help="fresh interpreters to time")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small N, one repeat")
     parser.add_argument("--no-flyte", action="store_true", help="skip Flyte 2 even if installed")
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="set an OpenTelemetry SDK tracer provider (batch processor, an exporter that "
+        "drops the spans), so that every run and call is a span",
+    )
     args = parser.parse_args(argv)
+    spans = enable_tracing() if args.tracing else None
     if args.quick:
         args.n, args.flyte_n, args.repeats, args.imports = 1_000, 100, 1, 3
     n, repeats = args.n, args.repeats
@@ -467,9 +505,14 @@ def main(argv: list[str] | None = None) -> None:
         "flyte (Flyte 2 local runner)",
         "ratio flyte/flytelite",
     )
+    tracing = "off"
+    if spans is not None:
+        count = spans()
+        assert count > 4 * n, f"tracing is on but only {count} spans were recorded"
+        tracing = f"on (OpenTelemetry SDK, {count:,} spans batched and dropped)"
     print(
         f"flytelite overhead: N = {n:,} tasks, Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores, load average {load:.1f} at start"
+        f"{os.cpu_count()} cores, load average {load:.1f} at start, tracing {tracing}"
     )
     print()
     print("| " + " | ".join(header) + " |")

@@ -25,7 +25,8 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -48,11 +49,18 @@ from .catalog import (
     MissReason,
 )
 
+if TYPE_CHECKING:
+    from ._tracing import RunTracer
+
 __all__ = ["Engine"]
 
 _BACKOFF_BASE = 0.05
 _BACKOFF_MAX = 2.0
 _perf = time.perf_counter
+_wall = time.time
+
+_calling: ContextVar[ReportRow | None] = ContextVar("flytelite_calling", default=None)
+"""The row of the task call whose body is running in this context (a call's parent)."""
 
 
 class _LeaderGone(Exception):
@@ -99,6 +107,7 @@ class Engine:
         self._resolve_executor = resolve_executor
         self.observer = observer
         self.report = Report()
+        self.report.run_id = run_id
         self.max_threads = max_threads
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = -1
@@ -109,6 +118,7 @@ class Engine:
         self._threads: anyio.CapacityLimiter
         self._memo: RunCatalog
         self._ships: bool | None = None
+        self._tracer: RunTracer | None = None  # set by `run` when tracing is on
 
     # -- the Runner interface, used by tasks ------------------------------------------
 
@@ -163,8 +173,14 @@ class Engine:
 
     async def run(self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Run `task` as the root of a run; the caller sets the run context."""
+        from ._tracing import run_tracer
+
+        self._tracer = tracer = run_tracer(self)  # decided once per run
         async with self.session():
-            return await self._call(task, args, kwargs)
+            if tracer is None:
+                return await self._call(task, args, kwargs)
+            with tracer.run_span(task.name):
+                return await self._call(task, args, kwargs)
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[None]:
@@ -206,13 +222,20 @@ class Engine:
         node: str | None = None,
     ) -> Any:
         row = ReportRow(
-            task.name, spec_cache=CacheStatus.SKIPPED if task.has_spec else None, node=node
+            task.name,
+            spec_cache=CacheStatus.SKIPPED if task.has_spec else None,
+            node=node,
+            started=_wall(),
+            parent=_calling.get(),
         )
         self.report.append(row)
         claim_next_call(row)
         observer = self.observer
         if observer is not None:
             observer.call_started(row)
+        calling = _calling.set(row)
+        tracer = self._tracer
+        span = None if tracer is None else tracer.start(row, task)
         started = _perf()
         me = asyncio.current_task()
         assert me is not None
@@ -237,6 +260,9 @@ class Engine:
             raise
         finally:
             row.duration = _perf() - started
+            _calling.reset(calling)
+            if span is not None:
+                span.end(row)
             if observer is not None:
                 observer.call_finished(row)
             n = active[me] - 1
@@ -411,6 +437,8 @@ class Engine:
         func: Any = task.func
         if self._catalog_ships():
             func = RemoteBody(task.func, self.catalog, self.catalog_config, self.run_id)
+        if self._tracer is not None:
+            func = self._tracer.ship(func)
         try:
             outcome = await executor.run(func, args, kwargs, task=task.name, timeout=task.timeout)
         except BaseException as exc:
@@ -443,7 +471,14 @@ class Engine:
         return self._ships
 
     def _absorb(self, rows: list[ReportRow]) -> None:
-        """Add the rows of calls made in a worker to this run's report."""
+        """Add the rows of calls made in a worker to this run's report (those the body
+        made directly are children of the call that shipped it)."""
+        shipping = _calling.get()
+        for row in rows:
+            if row.parent is None:
+                row.parent = shipping
+        if self._tracer is not None:
+            self._tracer.replay(rows, shipping)
         observer = self.observer
         for row in rows:
             self.report.append(row)

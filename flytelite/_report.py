@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._cache import CacheStatus
 
 if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable
+
     from .catalog import MissReason
 
 __all__ = ["Report", "ReportRow", "RunObserver"]
@@ -37,6 +40,9 @@ class ReportRow:
         miss_reason: Why a cached call executed, where known.
         node: The node id, for calls made by a dynamic workflow's DAG.
         exception: The exception the call failed with.
+        started: When the call started (seconds since the epoch, `time.time()`).
+        parent: The row of the task call whose body made this call (`None` for the root).
+        edges: For a dynamic workflow's call, its DAG as `(upstream node, node)` pairs.
     """
 
     task: str
@@ -49,6 +55,9 @@ class ReportRow:
     miss_reason: MissReason | None = None
     node: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
+    started: float = 0.0
+    parent: ReportRow | None = field(default=None, repr=False)
+    edges: tuple[tuple[str, str], ...] | None = field(default=None, repr=False)
 
     @property
     def error(self) -> str | None:
@@ -64,6 +73,7 @@ class ReportRow:
             "spec_cache": self.spec_cache.value if self.spec_cache else None,
             "attempts": self.attempts,
             "duration": self.duration,
+            "started": self.started,
             "key": self.key,
             "error": self.error,
         }
@@ -71,6 +81,8 @@ class ReportRow:
             out["miss_reason"] = self.miss_reason
         if self.node is not None:
             out["node"] = self.node
+        if self.edges is not None:
+            out["edges"] = [list(edge) for edge in self.edges]
         return out
 
 
@@ -87,12 +99,89 @@ class RunObserver(Protocol):
     def call_finished(self, row: ReportRow) -> None: ...
 
 
+@dataclass
+class TaskFigures:
+    """The calls of one task in a report, added up."""
+
+    task: str
+    rows: list[ReportRow]
+    calls: int
+    hits: int
+    misses: int  # cached calls that executed
+    failed: int
+    total: float
+    p95: float
+    statuses: Counter[CacheStatus]
+
+
+def task_figures(rows: Iterable[ReportRow]) -> list[TaskFigures]:
+    """Per task, in the order tasks were first called: the table's figures."""
+    groups: dict[str, list[ReportRow]] = {}
+    for row in rows:
+        groups.setdefault(row.task, []).append(row)
+    out = []
+    for task, group in groups.items():
+        durations = sorted(r.duration for r in group)
+        out.append(
+            TaskFigures(
+                task,
+                group,
+                calls=len(group),
+                hits=sum(r.cache is CacheStatus.HIT for r in group),
+                misses=sum(r.cache in _MISSED and r.attempts > 0 for r in group),
+                failed=sum(r.status == "failed" for r in group),
+                total=sum(durations),
+                p95=durations[max(0, math.ceil(0.95 * len(durations)) - 1)],
+                statuses=Counter(r.cache for r in group),
+            )
+        )
+    return out
+
+
 class Report(list[ReportRow]):
-    """The rows of a run, in the order the calls started; `str()` is a summary table."""
+    """The rows of a run, in the order the calls started; `str()` is a summary table.
+
+    Attributes:
+        run_id: The run's id (`None` for a report not made by `fl.run`).
+        cache_url: The cache the run used.
+    """
+
+    run_id: str | None = None
+    cache_url: str | None = None
 
     def to_dicts(self) -> list[dict[str, Any]]:
-        """One plain dict per call, for tools (JSON-ready)."""
-        return [row.to_dict() for row in self]
+        """One plain dict per call, for tools (JSON-ready); `"parent"` is the index of
+        the row of the call that made it (absent for the root)."""
+        index = {id(row): i for i, row in enumerate(self)}
+        out = []
+        for row in self:
+            item = row.to_dict()
+            parent = None if row.parent is None else index.get(id(row.parent))
+            if parent is not None:
+                item["parent"] = parent
+            out.append(item)
+        return out
+
+    def to_html(self) -> str:
+        """The report as one self-contained HTML page: a summary, a timeline of the calls
+        coloured by cache status, calls in flight over time, a per-task table, misses by
+        reason and, for dynamic workflows, the DAG. It loads nothing from the network."""
+        from ._report_html import render
+
+        return render(self)
+
+    def save_html(self, path: str | os.PathLike[str]) -> None:
+        """Write `to_html()` to `path` (UTF-8)."""
+        from pathlib import Path
+
+        Path(path).write_text(self.to_html(), encoding="utf-8")
+
+    def _repr_html_(self) -> str:
+        """A compact version for notebooks: summary, per-task table, misses by reason and
+        a small timeline."""
+        from ._report_html import render_compact
+
+        return render_compact(self)
 
     def by_task(self, task: str) -> list[ReportRow]:
         """The rows of one task; `task` is an identity or a bare function name."""
@@ -103,28 +192,23 @@ class Report(list[ReportRow]):
         return Counter(row.cache for row in self)
 
     def __str__(self) -> str:
-        groups: dict[str, list[ReportRow]] = {}
-        for row in self:
-            groups.setdefault(row.task, []).append(row)
         # Calls the store could not serve or keep get their own columns, when there are any.
         statuses = {row.cache for row in self}
         failures = [(status, name) for status, name in _FAILURE_COLUMNS if status in statuses]
         names = [name for _, name in failures]
         header = ("task", "calls", "hits", "misses", *names, "failed", "total s", "p95 s")
         lines = [header]
-        for task, rows in groups.items():
-            durations = sorted(r.duration for r in rows)
-            p95 = durations[max(0, math.ceil(0.95 * len(durations)) - 1)]
+        for f in task_figures(self):
             lines.append(
                 (
-                    task,
-                    str(len(rows)),
-                    str(sum(r.cache is CacheStatus.HIT for r in rows)),
-                    str(sum(r.cache in _MISSED and r.attempts > 0 for r in rows)),
-                    *(str(sum(r.cache is status for r in rows)) for status, _ in failures),
-                    str(sum(r.status == "failed" for r in rows)),
-                    f"{sum(durations):.3f}",
-                    f"{p95:.3f}",
+                    f.task,
+                    str(f.calls),
+                    str(f.hits),
+                    str(f.misses),
+                    *(str(f.statuses[status]) for status, _ in failures),
+                    str(f.failed),
+                    f"{f.total:.3f}",
+                    f"{f.p95:.3f}",
                 )
             )
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

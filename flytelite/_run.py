@@ -42,6 +42,14 @@ class Run:
     run_id: str
     cache_url: str
 
+    def _repr_html_(self) -> str:
+        """A compact report for notebooks: summary, outputs, timeline, per-task table."""
+        import reprlib
+
+        from ._report_html import render_compact
+
+        return render_compact(self.report, outputs=reprlib.repr(self.outputs))
+
 
 def _new_run_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
@@ -261,6 +269,7 @@ async def _run_async(
         resolve_executor=resolve_executor,
         observer=view,
     )
+    engine.report.cache_url = url
     runs_started[0] += 1  # code fingerprints are revalidated once per run
     token = current_runner.set(engine)
     ticker = _start(view)

@@ -1,7 +1,8 @@
 """The `flytelite` command line.
 
     flytelite run FILE TASK [--param value ...] [--cache-url URL] [--storage-options JSON]
-                  [--report-json FILE] [--no-progress] [--traceback short|full] [--flyte]
+                  [--report-json FILE] [--report-html FILE]
+                  [--no-progress] [--traceback short|full] [--flyte]
     flytelite run FILE TASK --help      the task's parameters, their types and defaults
     flytelite spec FILE TASK [--param value ...] [--mermaid]
     flytelite cache ls [TASK] | info | clear [TASK] | prune --older-than AGE [TASK] | why TASK
@@ -10,11 +11,11 @@ Outputs go to stdout (as JSON where they can be); the report, progress, warnings
 (one line each) and errors go to stderr, so `flytelite run ... | jq` works.
 
 Every option is checked before any task runs: the cache URL (its protocol must be
-known to fsspec and its package installed), `--report-json` (its folder must
-exist), and each `--param value`, parsed and checked against the parameter's
-annotation (see `flytelite._cli.params`). A task is named by its function name,
-or by its identity `env.function` where that is ambiguous; `flytelite cache`
-commands take the same names.
+known to fsspec and its package installed), `--report-json` and `--report-html`
+(their folder must exist), and each `--param value`, parsed and checked against
+the parameter's annotation (see `flytelite._cli.params`). A task is named by its
+function name, or by its identity `env.function` where that is ambiguous;
+`flytelite cache` commands take the same names.
 
 A failing task prints its own traceback, with the frames of flytelite, asyncio,
 anyio and importlib hidden (`--traceback full` shows them), then one summary line.
@@ -66,24 +67,27 @@ def _json_default(value: Any) -> Any:
     raise TypeError
 
 
-def _check_report_path(path: str | None) -> None:
+def _check_report_path(option: str, path: str | None) -> None:
     if path is None:
         return
     target = Path(path)
     if target.is_dir():
-        raise UsageError(f"--report-json {path}: that is a folder; name a file in it")
+        raise UsageError(f"{option} {path}: that is a folder; name a file in it")
     if not target.absolute().parent.is_dir():
-        raise UsageError(f"--report-json {path}: no folder {str(target.parent)!r}; create it first")
+        raise UsageError(f"{option} {path}: no folder {str(target.parent)!r}; create it first")
 
 
-def _write_report(path: str | None, report: fl.Report) -> None:
-    if path is not None:
-        Path(path).write_text(json.dumps(report.to_dicts(), indent=2) + "\n")
+def _write_report(args: argparse.Namespace, report: fl.Report) -> None:
+    if args.report_json is not None:
+        Path(args.report_json).write_text(json.dumps(report.to_dicts(), indent=2) + "\n")
+    if args.report_html is not None:
+        report.save_html(args.report_html)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     catalog = open_catalog(args.cache_url, args.storage_options)
-    _check_report_path(args.report_json)
+    _check_report_path("--report-json", args.report_json)
+    _check_report_path("--report-html", args.report_html)
     if args.flyte:
         from flytelite import compat
 
@@ -113,11 +117,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         report = exc.report
         if isinstance(report, fl.Report):
             print(f"\n{report}", file=sys.stderr)
-            _write_report(args.report_json, report)
+            _write_report(args, report)
         return 1
     except fl.RunCancelled as exc:  # Ctrl-C: what finished, and the partial report
         print(f"\n{exc.report}\n", file=sys.stderr)
-        _write_report(args.report_json, exc.report)
+        _write_report(args, exc.report)
         print(f"flytelite: interrupted: {_finished(exc.report)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except asyncio.CancelledError:  # Ctrl-C before the run began
@@ -125,7 +129,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     _print_outputs(run.outputs)
     print(f"\n{run.report}", file=sys.stderr)
-    _write_report(args.report_json, run.report)
+    _write_report(args, run.report)
     return 0
 
 
@@ -209,6 +213,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         default=None,
         help="also write the report as JSON: a list of one object per call",
+    )
+    run.add_argument(
+        "--report-html",
+        metavar="FILE",
+        default=None,
+        help="also write the report as one self-contained HTML page (timeline, per-task "
+        "table, misses by reason); it loads nothing from the network",
     )
     run.add_argument("--no-progress", action="store_true", help="no live progress on stderr")
     run.add_argument(

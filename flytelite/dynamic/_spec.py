@@ -193,6 +193,20 @@ def _binding(pattern: Pattern, values: Iterator[Any], ids: tuple[str, ...]) -> B
     return MappingOf(kind, tuple((next(values), _binding(p, values, ids)) for p in patterns))
 
 
+def _collect_refs(pattern: Pattern, values: Iterator[Any], into: set[int]) -> None:
+    """Add the node indexes a pattern refers to (consuming its values) to `into`."""
+    if pattern == "lit":
+        next(values)
+    elif pattern == "ref":
+        into.add(next(values))
+    else:
+        tag, _, patterns = pattern
+        for p in patterns:
+            if tag == "map":
+                next(values)
+            _collect_refs(p, values, into)
+
+
 class WorkflowSpec:
     """A compiled dynamic workflow: nodes in call order and the output binding.
 
@@ -359,6 +373,21 @@ class WorkflowSpec:
             lines.append(f"  {node.id}  {node.task}@{node.cache_version}({args})")
         lines.append(f"  output: {_show(self.output)}")
         return "\n".join(lines)
+
+    def edges(self) -> tuple[tuple[str, str], ...]:
+        """The DAG's edges, `(upstream node id, node id)`, read from the compact form."""
+        ids = self._node_ids()
+        out: list[tuple[str, str]] = []
+        for i, (shape, *values) in enumerate(self._calls):
+            patterns = self._shapes[shape][2]
+            if all(p == "lit" for p in patterns):
+                continue
+            holes = iter(values)
+            upstream: set[int] = set()
+            for pattern in patterns:
+                _collect_refs(pattern, holes, upstream)
+            out.extend((ids[u], ids[i]) for u in sorted(upstream))
+        return tuple(out)
 
     def to_mermaid(self) -> str:
         """The DAG as a Mermaid flowchart."""

@@ -59,6 +59,7 @@ class DynamicTask(SyncTask[P, R]):
 
     async def execute(self, ctx: CallContext, inputs: dict[str, Any]) -> Any:
         spec = await self._spec(ctx, inputs)
+        ctx.row.edges = spec.edges()  # the DAG, for the run report
         return await _run_spec(ctx, spec)
 
     async def _spec(self, ctx: CallContext, inputs: dict[str, Any]) -> WorkflowSpec:
