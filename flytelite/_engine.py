@@ -36,7 +36,7 @@ from ._context import Executor, claim_next_call
 from ._errors import NonRetryableError, RunContextError, TaskTimeoutError
 from ._keys import cache_key
 from ._memo import Lease, RunCatalog, settle
-from ._report import Report, ReportRow, RunObserver
+from ._report import Report, ReportRow, RunObserver, row_limit
 from ._retry import backoff
 from ._task import Task
 from .catalog import (
@@ -106,7 +106,7 @@ class Engine:
         self.executor = executor
         self._resolve_executor = resolve_executor
         self.observer = observer
-        self.report = Report()
+        self.report = Report(row_limit=row_limit())
         self.report.run_id = run_id
         self.max_threads = max_threads
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -228,7 +228,7 @@ class Engine:
             started=_wall(),
             parent=_calling.get(),
         )
-        self.report.append(row)
+        kept = self.report._keep(row)
         claim_next_call(row)
         observer = self.observer
         if observer is not None:
@@ -265,6 +265,8 @@ class Engine:
                 span.end(row)
             if observer is not None:
                 observer.call_finished(row)
+            if not kept:
+                self.report._fold(row)
             n = active[me] - 1
             if n:
                 active[me] = n
@@ -480,8 +482,10 @@ class Engine:
         if self._tracer is not None:
             self._tracer.replay(rows, shipping)
         observer = self.observer
+        report = self.report
         for row in rows:
-            self.report.append(row)
+            if not report._keep(row):
+                report._fold(row)
             if observer is not None:
                 observer.call_started(row)
                 observer.call_finished(row)

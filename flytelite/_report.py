@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -11,7 +13,6 @@ from ._cache import CacheStatus
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterable
 
     from .catalog import MissReason
 
@@ -115,39 +116,137 @@ class TaskFigures:
 
 
 def task_figures(rows: Iterable[ReportRow]) -> list[TaskFigures]:
-    """Per task, in the order tasks were first called: the table's figures."""
+    """Per task, in the order tasks were first called: the table's figures (of a
+    `Report`, with the calls it counted without keeping their rows)."""
     groups: dict[str, list[ReportRow]] = {}
+    folded = rows.folded if isinstance(rows, Report) else {}
+    for task in folded:
+        groups[task] = []
     for row in rows:
         groups.setdefault(row.task, []).append(row)
     out = []
     for task, group in groups.items():
         durations = sorted(r.duration for r in group)
+        statuses = Counter(r.cache for r in group)
+        extra = folded.get(task)
+        hits = statuses[CacheStatus.HIT]
+        misses = sum(r.cache in _MISSED and r.attempts > 0 for r in group)
+        calls = len(group)
+        if extra is not None:
+            durations = sorted(durations + list(extra.durations))
+            statuses += extra.statuses
+            hits, misses, calls = hits + extra.hits, misses + extra.misses, calls + extra.calls
         out.append(
             TaskFigures(
                 task,
                 group,
-                calls=len(group),
-                hits=sum(r.cache is CacheStatus.HIT for r in group),
-                misses=sum(r.cache in _MISSED and r.attempts > 0 for r in group),
-                failed=sum(r.status == "failed" for r in group),
+                calls=calls,
+                hits=hits,
+                misses=misses,
+                failed=sum(r.status == "failed" for r in group),  # failed rows are all kept
                 total=sum(durations),
                 p95=durations[max(0, math.ceil(0.95 * len(durations)) - 1)],
-                statuses=Counter(r.cache for r in group),
+                statuses=statuses,
             )
         )
     return out
 
 
+class Folded:
+    """The calls of one task a report counted without keeping their rows."""
+
+    __slots__ = ("calls", "durations", "hits", "misses", "reasons", "statuses")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.hits = 0
+        self.misses = 0
+        self.durations = array("d")  # 8 bytes a call: p95 stays exact
+        self.statuses: Counter[CacheStatus] = Counter()
+        self.reasons: Counter[str] = Counter()
+
+    def add(self, row: ReportRow) -> None:
+        self.calls += 1
+        self.durations.append(row.duration)
+        self.statuses[row.cache] += 1
+        if row.cache is CacheStatus.HIT:
+            self.hits += 1
+        elif row.cache in _MISSED and row.attempts > 0:
+            self.misses += 1
+        if row.miss_reason is not None and row.attempts > 0:
+            self.reasons[row.miss_reason.summary] += 1
+
+
+ROW_LIMIT = 100_000
+"""How many calls of a run keep their report rows, unless `FLYTELITE_REPORT_ROWS` says."""
+
+
+def row_limit() -> int | None:
+    """The run's row limit: `FLYTELITE_REPORT_ROWS` (`0`: none), else `ROW_LIMIT`."""
+    import os
+
+    text = os.environ.get("FLYTELITE_REPORT_ROWS", "").strip()
+    if not text:
+        return ROW_LIMIT
+    try:
+        limit = int(text)
+    except ValueError:
+        raise ValueError(
+            f"FLYTELITE_REPORT_ROWS={text!r}: give a whole number of calls (0: keep every row)."
+        ) from None
+    if limit < 0:
+        raise ValueError(f"FLYTELITE_REPORT_ROWS={text!r}: give a number >= 0 (0: keep every row).")
+    return limit or None
+
+
 class Report(list[ReportRow]):
     """The rows of a run, in the order the calls started; `str()` is a summary table.
+
+    A very large run keeps the rows of its first `row_limit` calls (100,000 by
+    default; `FLYTELITE_REPORT_ROWS` sets it, `0` for no limit). Every later call
+    is still counted exactly in the per-task figures (`str()`, `counts()`,
+    `miss_reasons()`, `calls`, the HTML report's table), and a later call that
+    failed keeps its row in full, added when it fails; the others' rows are not
+    kept, so that a million-call run does not hold a million rows.
 
     Attributes:
         run_id: The run's id (`None` for a report not made by `fl.run`).
         cache_url: The cache the run used.
+        row_limit: How many calls keep their rows (`None`: all).
+        folded: Per task, the calls counted beyond `row_limit` without their rows.
     """
 
     run_id: str | None = None
     cache_url: str | None = None
+    row_limit: int | None = None
+
+    def __init__(self, rows: Iterable[ReportRow] = (), *, row_limit: int | None = None) -> None:
+        super().__init__(rows)
+        self.row_limit = row_limit
+        self.folded: dict[str, Folded] = {}
+
+    @property
+    def calls(self) -> int:
+        """How many task calls the run made (kept rows and counted ones)."""
+        return len(self) + sum(f.calls for f in self.folded.values())
+
+    def _keep(self, row: ReportRow) -> bool:
+        """(The engine's) A call started: keep its row if under `row_limit`; whether it was kept."""
+        if self.row_limit is None or len(self) < self.row_limit:
+            self.append(row)
+            return True
+        return False
+
+    def _fold(self, row: ReportRow) -> None:
+        """(The engine's) A call whose row was not kept finished: count it; a failed
+        call keeps its row after all."""
+        if row.status == "failed":
+            self.append(row)
+            return
+        folded = self.folded.get(row.task)
+        if folded is None:
+            folded = self.folded[row.task] = Folded()
+        folded.add(row)
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """One plain dict per call, for tools (JSON-ready); `"parent"` is the index of
@@ -189,7 +288,10 @@ class Report(list[ReportRow]):
 
     def counts(self) -> Counter[CacheStatus]:
         """How many calls ended in each cache status."""
-        return Counter(row.cache for row in self)
+        counts = Counter(row.cache for row in self)
+        for folded in self.folded.values():
+            counts += folded.statuses
+        return counts
 
     def __str__(self) -> str:
         # Calls the store could not serve or keep get their own columns, when there are any.
@@ -232,11 +334,17 @@ class Report(list[ReportRow]):
     def miss_reasons(self) -> Counter[str]:
         """How many cached calls executed, by reason (`MissReason.summary`: without
         the ages and error messages that differ from call to call)."""
-        return Counter(
+        reasons = Counter(
             row.miss_reason.summary
             for row in self
             if row.miss_reason is not None and row.attempts > 0
         )
+        for folded in self.folded.values():
+            reasons += folded.reasons
+        return reasons
 
     def __repr__(self) -> str:
-        return f"<Report {len(self)} calls>"
+        calls = self.calls
+        if calls == len(self):
+            return f"<Report {calls} calls>"
+        return f"<Report {calls} calls, {len(self)} rows kept>"

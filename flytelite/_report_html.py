@@ -583,11 +583,17 @@ def _summary(report: Report, run: _Run) -> tuple[str, str, list[tuple[str, str, 
     task = root.task if root is not None else "(no calls)"
     outcome = root.status if root is not None else "empty"
     counts = Counter(_kind(r) for r in report)
+    executed = sum(_executed_miss(r) for r in report)
+    for folded in report.folded.values():  # calls counted beyond the report's row limit
+        counts["hit"] += folded.hits
+        executed += folded.misses
+        store = (CacheStatus.LOOKUP_FAILURE, CacheStatus.PUT_FAILURE)
+        counts["store"] += sum(folded.statuses[s] for s in store)
     figures = [
         ("wall time", _secs(run.wall) if report else "\u2013", ""),
-        ("calls", f"{len(report):,}", ""),
+        ("calls", f"{report.calls:,}", ""),
         ("cache hits", f"{counts['hit']:,}", "fl-hit"),
-        ("executed", f"{sum(_executed_miss(r) for r in report):,}", ""),
+        ("executed", f"{executed:,}", ""),
         ("failed", f"{counts['failed']:,}", "fl-fail" if counts["failed"] else ""),
     ]
     if counts["store"]:
@@ -708,6 +714,13 @@ def render(report: Report) -> str:
         lanes_note = (
             f'<p class="fl-muted">{len(report):,} calls: one lane per task under the same '
             "callers; bars closer than a pixel are merged (hover for their count).</p>"
+        )
+    if report.folded:
+        lanes_note += (
+            f'<p class="fl-muted">The report kept the rows of its first '
+            f"{report.row_limit:,} calls (and of every failed call); the other "
+            f"{report.calls - len(report):,} are counted in the figures and the table, "
+            "not drawn.</p>"
         )
     sections = [
         f'<section class="fl-card">{_header(report, run)}</section>',
