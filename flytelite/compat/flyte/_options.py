@@ -27,6 +27,7 @@ __all__ = [
     "Link",
     "Neuron",
     "PodTemplate",
+    "Recorded",
     "Resources",
     "RetryStrategy",
     "ReusePolicy",
@@ -160,7 +161,7 @@ class Link:
     url: str = ""
 
 
-class _Recorded:
+class Recorded:
     """An object that keeps the arguments it was built with, and nothing else."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -174,7 +175,7 @@ class _Recorded:
     def __eq__(self, other: object) -> bool:
         return (
             type(other) is type(self)
-            and isinstance(other, _Recorded)
+            and isinstance(other, Recorded)
             and (self.args, self.kwargs) == (other.args, other.kwargs)
         )
 
@@ -182,19 +183,19 @@ class _Recorded:
         return hash((type(self).__name__, repr(self)))
 
 
-class PodTemplate(_Recorded):
+class PodTemplate(Recorded):
     """A Kubernetes pod template (recorded only)."""
 
 
-class Trigger(_Recorded):
+class Trigger(Recorded):
     """A schedule or event that starts runs; triggers do not fire locally."""
 
 
-class Cron(_Recorded):
+class Cron(Recorded):
     """A cron schedule for a `Trigger`."""
 
 
-class FixedRate(_Recorded):
+class FixedRate(Recorded):
     """A fixed-rate schedule for a `Trigger`."""
 
 

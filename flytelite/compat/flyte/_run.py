@@ -24,7 +24,7 @@ from ...lowlevel import expect_call, reset_call
 from ._notice import UnsupportedFeatureError, ignored, notice
 from ._state import RunSettings, RunState, default_runs_dir, run_settings
 from ._syncify import Dual
-from ._task import crossing
+from ._task import TaskTemplate, crossing
 
 __all__ = [
     "ActionOutputs",
@@ -316,7 +316,10 @@ def _arguments(
     keyword options (`cache_url`, `executor`, ...)."""
     if not isinstance(task, Task):
         raise TypeError(f"flyte.run expects a task, got {task!r}; decorate it with @env.task.")
-    return task.call_args(task.bind(args, kwargs))
+    inputs = task.bind(args, kwargs)
+    if isinstance(task, TaskTemplate):
+        inputs = task.convert_inputs(inputs)
+    return task.call_args(inputs)
 
 
 def _state(settings: RunSettings) -> RunState | None:
@@ -329,9 +332,8 @@ def _finished(settings: RunSettings, task: Any, lite: lite_run.Run) -> Run:
         state.root.finish("succeeded")
     name = state.run_name if state else settings.name or lite.run_id
     url, actions = _write_report(settings, state, name, task.name, lite.report, "SUCCEEDED", None)
-    return Run(
-        name=name, url=url, outputs=lite.outputs, report=lite.report, lite=lite, actions=actions
-    )
+    outputs = task.convert_output(lite.outputs) if isinstance(task, TaskTemplate) else lite.outputs
+    return Run(name=name, url=url, outputs=outputs, report=lite.report, lite=lite, actions=actions)
 
 
 def _origin(report: Report, cause: BaseException | None, exc: TaskFailedError) -> str:

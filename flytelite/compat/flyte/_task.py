@@ -47,6 +47,7 @@ from flytelite import TaskTimeoutError as LiteTimeoutError
 from ...lowlevel import current_runner, register
 from . import errors
 from ._cache import CacheRequest, to_lite_cache
+from ._convert import Convert, boundary
 from ._notice import UnsupportedFeatureError, ignored
 from ._options import Image, Resources, RetryStrategy, ReusePolicy, Timeout, seconds
 from ._state import (
@@ -174,6 +175,7 @@ class TaskTemplate(Task[P, R]):
     _overwrite_cache: LiteCache | None
     _bound: tuple[tuple[Any, ...], dict[str, Any]] | None = None
     _call_group: str | None = None
+    _boundary: tuple[dict[str, Convert], Convert | None] | None = None
 
     @classmethod
     def _create(cls, func: Callable[..., Any], options: TaskOptions) -> TaskTemplate[P, R]:
@@ -292,6 +294,33 @@ class TaskTemplate(Task[P, R]):
         bound_args, bound_kwargs = self._bound
         return (*bound_args, *args), {**bound_kwargs, **kwargs}
 
+    # -- values at the boundary, as Flyte 2's type engine gives them (see _convert) -----
+
+    def converters(self) -> tuple[dict[str, Convert], Convert | None]:
+        """The converters of the inputs (by name) and of the output."""
+        if self._boundary is None:
+            self._boundary = boundary(self.func)
+        return self._boundary
+
+    def convert_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """`inputs` (bound by name) as the task body receives them under Flyte 2."""
+        for name, convert in self.converters()[0].items():
+            if name in inputs:
+                inputs[name] = convert(inputs[name])
+        return inputs
+
+    def convert_output(self, value: Any) -> Any:
+        """The task's output as its caller receives it under Flyte 2."""
+        convert = self.converters()[1]
+        return value if convert is None else convert(value)
+
+    def _converted(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if not self.converters()[0]:
+            return args, kwargs
+        return self.call_args(self.convert_inputs(self.bind(args, kwargs)))
+
     # -- one call ----------------------------------------------------------------------
 
     async def _invoke(self, runner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -311,6 +340,7 @@ class TaskTemplate(Task[P, R]):
         status = "failed"
         failure: BaseException | None = None
         try:
+            args, kwargs = self._converted(args, kwargs)
             action.expect_row()  # the row of the call made next, in this context
             call = runner.call_async(self, args, kwargs)
             if self.deadline is None:
@@ -321,7 +351,7 @@ class TaskTemplate(Task[P, R]):
                 if scope.cancelled_caught:
                     raise self._deadline_exceeded()
             status = "succeeded"
-            return result
+            return self.convert_output(result)
         except Exception as exc:
             failure = exc
             converted = crossing(exc)
