@@ -83,11 +83,14 @@ else:
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
 _PATH = re.compile(r"(?:file://)?(?:/[^/\s'\",)\]}>]+){2,}")
+_HEX = re.compile(r"\b[0-9a-f]{16,}\b")  # random and content-derived file names
+_TEMP = re.compile(r"(?<=_)[a-z0-9_]{8}(?=')")  # tempfile.mkdtemp(prefix=...) names
 _TIME = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?")
 
 def blank(text):
     # Paths, addresses and clock readings differ from run to run; a time zone does not.
-    return _TIME.sub("<time>", _PATH.sub("<path>", _ADDRESS.sub("", text)))
+    text = _PATH.sub("<path>", _ADDRESS.sub("", text))
+    return _TEMP.sub("<tmp>", _HEX.sub("<hex>", _TIME.sub("<time>", text)))
 
 outcomes = []
 
@@ -272,6 +275,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per script")
     parser.add_argument("--jobs", type=int, default=2, help="scripts run at the same time")
     parser.add_argument("--json", type=Path, help="also write every outcome to this file")
+    parser.add_argument(
+        "--reuse", type=Path, help="take Flyte 2's outcomes from a --json file of an earlier run"
+    )
     parser.add_argument("--verbose", action="store_true", help="show differing outcomes")
     parser.add_argument("cases", nargs="*", help="examples to run (default: the case list)")
     args = parser.parse_args(argv)
@@ -279,9 +285,11 @@ def main(argv: list[str] | None = None) -> None:
     cases = args.cases or (discover(examples) if args.all else CASES)
     load = os.getloadavg()[0]
 
+    earlier = {c: t for c, t, _ in json.loads(args.reuse.read_text())} if args.reuse else {}
+
     def both(case: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
         path = examples / case
-        theirs = run_example("flyte", path, args.timeout)
+        theirs = earlier.get(case) or run_example("flyte", path, args.timeout)
         ours = run_example("flytelite", path, args.timeout)
         progress(f"{case}: {verdict(theirs, ours)}")
         return case, theirs, ours

@@ -14,6 +14,7 @@ import pathlib
 import shutil
 import tarfile
 import tempfile
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -55,7 +56,8 @@ class Checkpoint(BaseCheckpoint):
     def __init__(self, checkpoint_dest: str, checkpoint_src: str | None = None) -> None:
         self._dest = checkpoint_dest
         self._src = checkpoint_src.strip().strip('"') or None if checkpoint_src else None
-        self._workspace = tempfile.TemporaryDirectory(prefix="flytelite-checkpoint-")
+        self._workspace = tempfile.mkdtemp(prefix="flytelite-checkpoint-")
+        weakref.finalize(self, shutil.rmtree, self._workspace, ignore_errors=True)
         self._loaded: tuple[pathlib.Path | None] | None = None
 
     @property
@@ -71,7 +73,7 @@ class Checkpoint(BaseCheckpoint):
     @property
     def path(self) -> pathlib.Path:
         """The local folder a loaded checkpoint is restored into."""
-        return pathlib.Path(self._workspace.name)
+        return pathlib.Path(self._workspace)
 
     def prev_exists(self) -> bool:
         """Whether there is a previous attempt to load from."""
@@ -131,7 +133,10 @@ class Checkpoint(BaseCheckpoint):
             return None
         if tarfile.is_tarfile(download):
             with tarfile.open(download, "r:*") as tar:
-                tar.extractall(workspace, filter="data")
+                if hasattr(tarfile, "data_filter"):  # Python 3.10.12+: refuse paths out of it
+                    tar.extractall(workspace, filter="data")
+                else:  # pragma: no cover
+                    tar.extractall(workspace)  # noqa: S202
             download.unlink()
             return workspace
         return download.rename(workspace / _PAYLOAD)

@@ -7,6 +7,7 @@ changes how a task runs on this machine.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -125,11 +126,40 @@ class Timeout:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Delays between retries (flytelite uses its own short exponential backoff)."""
+    """The wait before the n-th retry (0 for the first): `min(base * factor**n, cap)`."""
 
     base: timedelta
     factor: float = 1.0
     cap: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.base < timedelta(0):
+            raise ValueError(f"Backoff.base must be >= 0, got {self.base}")
+        if not isinstance(self.factor, (int, float)) or not math.isfinite(self.factor):
+            raise ValueError(f"Backoff.factor must be a finite number, got {self.factor!r}")
+        if self.factor < 1.0:
+            raise ValueError(f"Backoff.factor must be >= 1.0, got {self.factor}")
+        if self.cap is not None and self.cap < timedelta(0):
+            raise ValueError(f"Backoff.cap must be >= 0, got {self.cap}")
+        if self.factor > 1.0 and self.cap is None:
+            raise ValueError(
+                "Backoff.cap is required when factor > 1.0 to prevent unbounded growth"
+            )
+
+    def compute_delay(self, n: int) -> timedelta:
+        """The wait before retry `n` (0 for the first)."""
+        if n < 0:
+            raise ValueError(f"Retry index n must be >= 0, got {n}")
+        cap = self.cap.total_seconds() if self.cap is not None else math.inf
+        try:
+            delay = self.base.total_seconds() * self.factor**n
+        except OverflowError:
+            delay = math.inf
+        return timedelta(seconds=min(delay, cap))
+
+    def seconds(self, n: int) -> float:
+        """`compute_delay(n)` in seconds."""
+        return self.compute_delay(n).total_seconds()
 
 
 @dataclass

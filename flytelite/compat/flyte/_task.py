@@ -24,7 +24,7 @@ import inspect
 import re
 import typing
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, overload
@@ -34,6 +34,7 @@ import anyio
 from flytelite import (
     AsyncTask,
     CatalogNotStartedError,
+    HashMethod,
     InputError,
     PromiseUsageError,
     RunContextError,
@@ -47,7 +48,7 @@ from flytelite import TaskTimeoutError as LiteTimeoutError
 from ...lowlevel import current_runner, register
 from . import errors
 from ._cache import CacheRequest, to_lite_cache
-from ._convert import Convert, boundary
+from ._convert import Convert, boundary, frame_key, frame_parameters
 from ._notice import UnsupportedFeatureError, ignored
 from ._options import Image, Resources, RetryStrategy, ReusePolicy, Timeout, seconds
 from ._state import (
@@ -84,6 +85,7 @@ _PASS_THROUGH = (
     UnsupportedFeatureError,
 )
 _CROSSED = "_flytelite_crossed"
+_FRAME_KEY = HashMethod(frame_key)
 _NAME = re.compile(r"^[a-z0-9]+([_-][a-z0-9]+)*$")
 
 
@@ -118,12 +120,6 @@ class TaskOptions:
 
 def _retry_count(retries: Any, where: str) -> int:
     if isinstance(retries, RetryStrategy):
-        if retries.backoff is not None:
-            ignored(
-                where,
-                "retries=RetryStrategy(backoff=...)",
-                "paces retries on a cluster; flytelite retries with its own short backoff",
-            )
         return retries.count
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise TaskDefinitionError(
@@ -176,6 +172,7 @@ class TaskTemplate(Task[P, R]):
     _bound: tuple[tuple[Any, ...], dict[str, Any]] | None = None
     _call_group: str | None = None
     _boundary: tuple[dict[str, Convert], Convert | None] | None = None
+    _frame_methods: Mapping[str, HashMethod] | None = None
 
     @classmethod
     def _create(cls, func: Callable[..., Any], options: TaskOptions) -> TaskTemplate[P, R]:
@@ -188,6 +185,9 @@ class TaskTemplate(Task[P, R]):
         except (TypeError, ValueError) as exc:
             raise TaskDefinitionError(f"{where}: {exc}") from None
         task = cls(func, env=options.env, cache=policy, retries=retries, timeout=max_runtime)
+        backoff = getattr(options.retries, "backoff", None)
+        if backoff is not None:
+            task.retry_delay = backoff.seconds  # the waits are part of what the program asked for
         task.flyte_options = options
         task.deadline = deadline
         return task
@@ -293,6 +293,17 @@ class TaskTemplate(Task[P, R]):
             return tuple(args), dict(kwargs)
         bound_args, bound_kwargs = self._bound
         return (*bound_args, *args), {**bound_kwargs, **kwargs}
+
+    @property
+    def hash_methods(self) -> Mapping[str, HashMethod]:
+        """The task's `HashMethod`s; a frame parameter (pandas, polars, pyarrow) without one
+        is keyed by the hash its producer's `HashFunction` gave it, else by its content."""
+        if self._frame_methods is None:
+            methods = dict(Task.hash_methods.fget(self))  # type: ignore[attr-defined]
+            for name in frame_parameters(self.func):
+                methods.setdefault(name, _FRAME_KEY)
+            self._frame_methods = methods
+        return self._frame_methods
 
     # -- values at the boundary, as Flyte 2's type engine gives them (see _convert) -----
 
