@@ -84,7 +84,7 @@ else:
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{6,}")
 _PATH = re.compile(r"(?:file://)?(?:/[^/\s'\",)\]}>]+){2,}")
 _HEX = re.compile(r"\b[0-9a-f]{16,}\b")  # random and content-derived file names
-_TEMP = re.compile(r"(?<=_)[a-z0-9_]{8}(?=')")  # tempfile.mkdtemp(prefix=...) names
+_TEMP = re.compile(r"(?<=_)[a-z0-9_]{8}(?=')|(?<=tmp)[a-z0-9_]{8}")  # tempfile names
 _TIME = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?")
 
 def blank(text):
@@ -232,8 +232,8 @@ def run_example(runner: str, path: Path, timeout: float) -> dict[str, Any]:
 
 def verdict(theirs: dict[str, Any], ours: dict[str, Any]) -> str:
     """`same`, `differs` or `fails` (flytelite), given Flyte 2's outcome; `not local` when
-    Flyte 2's local runner itself does not run the example."""
-    if theirs["ended"] != "ok" and not theirs["runs"]:
+    Flyte 2's local runner itself does not run the example to its end."""
+    if theirs["ended"] != "ok":
         return "not local"
     if ours["ended"] != "ok" and theirs["ended"] == "ok":
         return "fails"
