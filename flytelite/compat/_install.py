@@ -59,8 +59,8 @@ class _SurfaceFinder(importlib.abc.MetaPathFinder):
         raise ModuleNotFoundError(
             f"No module named {fullname!r} in flytelite's Flyte 2 surface (flytelite.compat). "
             f"It offers flyte, flyte.errors, flyte.io, flyte.durable, flyte.report, "
-            f"flyte.types and flyte.git; run programs that need {fullname} with the real "
-            f"`flyte` package.",
+            f"flyte.storage, flyte.types and flyte.git; run programs that need {fullname} "
+            f"with the real `flyte` package.",
             name=fullname,
         )
 

@@ -7,7 +7,7 @@ Layers, each importing only those above it:
     _task                       `TaskEnvironment`, surface tasks on flytelite's task model
     _trace, _map, _run          `@trace`, `map`, `run` / `with_runcontext` / `init`
     durable, report, io, git,   the public submodules
-    types
+    storage, types
 
 Tasks defined here are ordinary flytelite tasks: `flytelite.run` runs and
 caches them. Names of Flyte 2 that need a cluster (`deploy`, `serve`,
@@ -23,6 +23,7 @@ from . import errors as errors
 from . import git as git
 from . import io as io
 from . import report as report
+from . import storage as storage
 from . import types as types
 from ._cache import Cache as Cache
 from ._cache import CachePolicy as CachePolicy
@@ -195,6 +196,7 @@ __all__ = [
     "map",
     "report",
     "run",
+    "storage",
     "system_logger",
     "trace",
     "types",

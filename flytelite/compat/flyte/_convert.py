@@ -11,8 +11,11 @@ changes what the task body sees:
   UTC, as protobuf timestamps are);
 - an output annotated `Annotated[frame, HashFunction(fn)]` keeps `fn(frame)` as its
   cache key: a task it is passed to is keyed by that hash (`frame_key`);
-- an output of a type with a `_flyte_output` class method (`flyte.io.DataFrame`:
-  written out as parquet) is what that method returns, also inside tuples.
+- a `flyte.io.DataFrame` given or returned for a pandas, polars or pyarrow
+  annotation is read as that type (`_flyte_as`);
+- an input or output of a type with a `_flyte_input` / `_flyte_output` class
+  method is what that method returns (`flyte.io.DataFrame`: a raw frame given
+  is wrapped, a frame returned is written out as parquet), also inside tuples.
 
 `converter(annotation)` is worked out once per task; a parameter whose type
 needs none of this costs nothing per call.
@@ -170,9 +173,13 @@ def converter(annotation: Any, output: bool = False) -> Convert | None:
     if origin is tuple and args and args[-1] is not Ellipsis:
         items = [converter(a, output) for a in args]
         return None if all(c is None for c in items) else _items(items)
+    if is_frame(annotation):
+        return lambda value: value._flyte_as(annotation) if hasattr(value, "_flyte_as") else value
+    own = getattr(annotation, "_flyte_output" if output else "_flyte_input", None)
+    if callable(own):
+        return typing.cast(Convert, own)
     if output:
-        written = getattr(annotation, "_flyte_output", None)
-        return written if callable(written) else None
+        return None
     if _is_pydantic(annotation):
         return _model(annotation)
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):

@@ -136,6 +136,17 @@ class DataFrame:
         value.uri, value.format = path, PARQUET
         return value
 
+    @classmethod
+    def _flyte_input(cls, value: Any) -> Any:
+        """A raw frame given for a `flyte.io.DataFrame` parameter: wrapped, as in Flyte 2."""
+        if isinstance(value, DataFrame) or not hasattr(value, "columns"):
+            return value
+        return cls.wrap_df(value)
+
+    def _flyte_as(self, wanted: type[Any]) -> Any:
+        """This frame returned for an output annotated `wanted` (`pd.DataFrame`, ...)."""
+        return _convert(self.all_sync(), wanted)
+
     # -- reading ---------------------------------------------------------------------------
 
     @property
