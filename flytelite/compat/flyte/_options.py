@@ -13,31 +13,6 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-__all__ = [
-    "AMD_GPU",
-    "APPLE_SILICON",
-    "GPU",
-    "HABANA_GAUDI",
-    "TPU",
-    "Backoff",
-    "Cron",
-    "Device",
-    "Documentation",
-    "FixedRate",
-    "Image",
-    "Link",
-    "Neuron",
-    "PodTemplate",
-    "Recorded",
-    "Resources",
-    "RetryStrategy",
-    "ReusePolicy",
-    "Secret",
-    "Timeout",
-    "Trigger",
-    "seconds",
-]
-
 
 @dataclass(frozen=True)
 class Device:

@@ -347,29 +347,11 @@ class RunState:
             self.root.report_html = bool(getattr(options, "report", False))
         self.actions.append(self.root)
 
-    def new_action(
-        self,
-        task: str,
-        *,
-        parent: Action | None,
-        group: str | None,
-        kind: Literal["task", "trace"] = "task",
-        version: str = "",
-        report_html: bool = False,
-    ) -> Action:
-        """A new action of this run, named `a1`, `a2`, ... in order of calls."""
+    def new_action(self, task: str, **options: Any) -> Action:
+        """A new action of this run, named `a1`, `a2`, ... in order of calls (`options`: those
+        of `Action`: `parent`, `group`, `kind`, ...)."""
         with self._lock:
-            name = f"a{next(self._counter)}"
-            action = Action(
-                self,
-                name,
-                task,
-                parent=parent,
-                group=group,
-                kind=kind,
-                version=version,
-                report_html=report_html,
-            )
+            action = Action(self, f"a{next(self._counter)}", task, **options)
             self.actions.append(action)
         return action
 

@@ -114,15 +114,9 @@ class DataFrame:
         return frame
 
     @classmethod
-    async def from_local(
-        cls,
-        df: Any,
-        columns: Any = None,
-        remote_destination: str | None = None,
-        hash_method: Any = None,
-    ) -> DataFrame:
+    async def from_local(cls, df: Any, *args: Any, **kwargs: Any) -> DataFrame:
         """The async form of `from_local_sync`."""
-        return cls.from_local_sync(df, columns, remote_destination, hash_method)
+        return cls.from_local_sync(df, *args, **kwargs)
 
     @classmethod
     def _flyte_output(cls, value: Any) -> Any:

@@ -75,15 +75,9 @@ class Dir(Stored, Generic[T]):
         return cls(path=path, name=local.name, hash=dir_cache_key)
 
     @classmethod
-    async def from_local(
-        cls,
-        local_path: str | Path,
-        remote_path: str | None = None,
-        dir_cache_key: str | None = None,
-        **kwargs: Any,
-    ) -> Dir[T]:
+    async def from_local(cls, local_path: str | Path, *args: Any, **kwargs: Any) -> Dir[T]:
         """The async form of `from_local_sync`."""
-        return cls.from_local_sync(local_path, remote_path, dir_cache_key, **kwargs)
+        return cls.from_local_sync(local_path, *args, **kwargs)
 
     # -- contents --------------------------------------------------------------------------
 

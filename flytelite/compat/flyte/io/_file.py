@@ -192,15 +192,9 @@ class File(Stored, Generic[T]):
         return cls(path=path, name=local.name, hash=key, hash_method=method)
 
     @classmethod
-    async def from_local(
-        cls,
-        local_path: str | Path,
-        remote_destination: str | None = None,
-        hash_method: Any = None,
-        **kwargs: Any,
-    ) -> File[T]:
+    async def from_local(cls, local_path: str | Path, *args: Any, **kwargs: Any) -> File[T]:
         """The async form of `from_local_sync`."""
-        return cls.from_local_sync(local_path, remote_destination, hash_method, **kwargs)
+        return cls.from_local_sync(local_path, *args, **kwargs)
 
     # -- reading and writing ---------------------------------------------------------------
 
@@ -232,18 +226,10 @@ class File(Stored, Generic[T]):
             self.hash = self.hash_method.result()
 
     @contextlib.asynccontextmanager
-    async def open(
-        self,
-        mode: str = "rb",
-        block_size: int | None = None,
-        cache_type: str = "readahead",
-        cache_options: dict[str, Any] | None = None,
-        compression: str | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[FileHandle]:
-        """Open the file: `async with f.open("rb") as fh: data = await fh.read()`."""
-        options = (block_size, cache_type, cache_options, compression)
-        with self.open_sync(mode, *options, **kwargs) as raw:
+    async def open(self, mode: str = "rb", *args: Any, **kwargs: Any) -> AsyncIterator[FileHandle]:
+        """Open the file: `async with f.open("rb") as fh: data = await fh.read()` (the options
+        of `open_sync`)."""
+        with self.open_sync(mode, *args, **kwargs) as raw:
             writing = any(c in mode for c in "wax")
             yield FileHandle(raw, self.hash_method if writing else None)
 
