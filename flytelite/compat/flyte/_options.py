@@ -204,6 +204,18 @@ class FixedRate(Recorded):
     """A fixed-rate schedule for a `Trigger`."""
 
 
+def _starter(how: str, doc: str) -> Any:
+    """A `from_*` constructor of `Image`: it records `how` the image starts, with the
+    arguments given."""
+
+    def start(cls: type[Image], *args: Any, **kwargs: Any) -> Image:
+        return cls(base=(how, args, tuple(sorted(kwargs.items()))))
+
+    start.__name__ = start.__qualname__ = how
+    start.__doc__ = doc
+    return classmethod(start)
+
+
 @dataclass(frozen=True)
 class Image:
     """A container image spec: how it starts and the build steps after it (recorded only).
@@ -215,39 +227,12 @@ class Image:
     base: tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...]] = ("auto", (), ())
     steps: tuple[tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...]], ...] = field(default=())
 
-    @classmethod
-    def _start(cls, how: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Image:
-        return cls(base=(how, args, tuple(sorted(kwargs.items()))))
-
-    @classmethod
-    def from_debian_base(cls, *args: Any, **kwargs: Any) -> Image:
-        """Flyte's default Debian base image."""
-        return cls._start("from_debian_base", args, kwargs)
-
-    @classmethod
-    def from_base(cls, *args: Any, **kwargs: Any) -> Image:
-        """An existing image by URI."""
-        return cls._start("from_base", args, kwargs)
-
-    @classmethod
-    def from_ref_name(cls, *args: Any, **kwargs: Any) -> Image:
-        """An image named in the configuration."""
-        return cls._start("from_ref_name", args, kwargs)
-
-    @classmethod
-    def from_dockerfile(cls, *args: Any, **kwargs: Any) -> Image:
-        """An image built from a Dockerfile."""
-        return cls._start("from_dockerfile", args, kwargs)
-
-    @classmethod
-    def from_uv_script(cls, *args: Any, **kwargs: Any) -> Image:
-        """An image with the dependencies of a uv script."""
-        return cls._start("from_uv_script", args, kwargs)
-
-    @classmethod
-    def from_pixi_script(cls, *args: Any, **kwargs: Any) -> Image:
-        """An image with the dependencies of a pixi script."""
-        return cls._start("from_pixi_script", args, kwargs)
+    from_debian_base = _starter("from_debian_base", "Flyte's default Debian base image.")
+    from_base = _starter("from_base", "An existing image by URI.")
+    from_ref_name = _starter("from_ref_name", "An image named in the configuration.")
+    from_dockerfile = _starter("from_dockerfile", "An image built from a Dockerfile.")
+    from_uv_script = _starter("from_uv_script", "An image with the dependencies of a uv script.")
+    from_pixi_script = _starter("from_pixi_script", "An image with a pixi script's dependencies.")
 
     def clone(self, **kwargs: Any) -> Image:
         """A copy with a new name or registry."""

@@ -70,15 +70,7 @@ def _outputs(self: Run) -> ActionOutputs:
     return self._outputs
 
 
-async def _outputs_aio(self: Run) -> ActionOutputs:
-    return self._outputs
-
-
 def _wait(self: Run, quiet: bool = False, wait_for: str = "terminal") -> None:
-    return None
-
-
-async def _wait_aio(self: Run, quiet: bool = False, wait_for: str = "terminal") -> None:
     return None
 
 
@@ -94,10 +86,8 @@ class Run:
         actions: The run's actions (task calls and traces) as dicts.
     """
 
-    outputs = Dual(
-        _outputs, _outputs_aio, name="outputs", doc="The outputs, as a tuple (`ActionOutputs`)."
-    )
-    wait = Dual(_wait, _wait_aio, name="wait", doc="Wait for the run to end: it already has.")
+    outputs = Dual.plain(_outputs, name="outputs", doc="The outputs, as a tuple (`ActionOutputs`).")
+    wait = Dual.plain(_wait, name="wait", doc="Wait for the run to end: it already has.")
 
     def __init__(
         self,
@@ -371,27 +361,19 @@ def _init(*args: Any, **kwargs: Any) -> None:
         notice("init", "flyte.init(...): runs stay on this machine; the settings are not used.")
 
 
-async def _init_aio(*args: Any, **kwargs: Any) -> None:
-    _init(*args, **kwargs)
-
-
 def _remote_init(name: str) -> Dual[..., None]:
     def sync(*args: Any, **kwargs: Any) -> None:
         notice("init", f"flyte.{name}(...): flytelite runs locally; no connection is made.")
 
-    async def aio(*args: Any, **kwargs: Any) -> None:
-        sync(*args, **kwargs)
-
-    return Dual(
+    return Dual.plain(
         sync,
-        aio,
         name=name,
         doc=f"Accepted for Flyte 2 programs: `{name}` connects "
         f"to a cluster, and flytelite runs locally.",
     )
 
 
-init = Dual(_init, _init_aio, name="init", doc="Accepted: runs are local; nothing to set up.")
+init = Dual.plain(_init, name="init", doc="Accepted: runs are local; nothing to set up.")
 init_from_config = _remote_init("init_from_config")
 init_from_api_key = _remote_init("init_from_api_key")
 init_in_cluster = _remote_init("init_in_cluster")
