@@ -10,7 +10,6 @@ extra) runs the same program in a subprocess and must agree.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import itertools
 import json
 import os
@@ -26,13 +25,13 @@ from typing import Annotated, Any
 
 import pandas as pd
 import pytest
+from programs import load_file
 from pydantic import BaseModel
 
 from flytelite import compat
 from flytelite.compat.flyte.io import HashFunction
 
 SDK = Path(__file__).resolve().parent / "flyte_programs" / "sdk"
-_loaded = itertools.count()
 
 
 @pytest.fixture
@@ -47,13 +46,7 @@ def flyte(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ModuleTyp
 
 def load(program: str) -> ModuleType:
     """A fresh copy of a program of tests/flyte_programs/sdk/."""
-    name = f"sdk_example_{program}_{next(_loaded)}"
-    spec = importlib.util.spec_from_file_location(name, SDK / f"{program}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(SDK / f"{program}.py")
 
 
 def outputs(flyte: ModuleType, task: Any, *args: Any, **kwargs: Any) -> Any:
