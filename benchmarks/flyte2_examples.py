@@ -75,6 +75,7 @@ NOTES = {
     "basics/hello_v2.py": "deliberate: action names a1, a2, ...",
     "basics/all_types.py": "deliberate: dicts keep their order",
     "basics/types/map_types.py": "deliberate: dicts keep their order",
+    "basics/types/pydantic_nested_types.py": "deliberate: dicts keep their order",
     "basics/types/typeddict_types_complex.py": "deliberate: dicts keep their order",
     "basics/types/dict_to_model_inputs.py": "deliberate: no flyte.types._type_engine",
     "advanced/multi_run.py": "deliberate: no flyte.remote",

@@ -366,3 +366,14 @@ def test_the_action_prints_like_flyte_2s_action_id(flyte: ModuleType) -> None:
 
     run = flyte.with_runcontext(mode="local", name="r1").run(parent)
     assert run.outputs() == ("ActionID('a1', run_name='r1')",)
+
+
+def test_frames_cross_a_boundary_as_the_annotation_asks(flyte: ModuleType) -> None:
+    program = load_file(SDK.parent / "frames.py")
+    frame = pd.DataFrame({"a": [1, 2]})
+    flyte.init(storage=flyte.storage.S3.auto(region="us-east-2"))  # recorded only
+    (got,) = outputs(flyte, program.to_pandas, flyte.io.DataFrame.from_df(frame))
+    assert isinstance(got, pd.DataFrame) and got.equals(frame)
+    assert outputs(flyte, program.wrapped, frame) == ("DataFrame",)
+    assert outputs(flyte, program.as_pandas, flyte.io.DataFrame.from_df(frame)) == ("DataFrame",)
+    assert flyte.storage.S3.for_sandbox() == flyte.storage.S3.for_sandbox()
