@@ -413,7 +413,11 @@ class Engine:
             except Exception:
                 if attempt > task.retries:
                     raise
-            await asyncio.sleep(backoff(attempt - 1, base=_BACKOFF_BASE, cap=_BACKOFF_MAX))
+            delay = task.retry_delay
+            retry = attempt - 1
+            await asyncio.sleep(
+                delay(retry) if delay else backoff(retry, base=_BACKOFF_BASE, cap=_BACKOFF_MAX)
+            )
 
     def _runs_in_thread(self, task: Task[..., Any]) -> bool:
         """Whether the body runs in one of this run's worker threads."""

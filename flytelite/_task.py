@@ -67,6 +67,9 @@ class Task(Generic[P, R]):
     """Task kinds that execute calls their own way set this and implement `execute`."""
     has_spec: bool = False
     """Dynamic workflows: their report rows carry `spec_cache`."""
+    retry_delay: Callable[[int], float] | None = None
+    """Seconds to wait before retry number `n` (0 for the first); `None`: flytelite's own
+    short exponential backoff."""
 
     def __init__(
         self,

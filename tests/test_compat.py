@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import inspect
-import itertools
 import json
 import os
 import subprocess
@@ -25,6 +24,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from programs import load_file
 
 import flytelite as fl
 from flytelite import compat
@@ -32,7 +32,6 @@ from flytelite.compat.flyte._notice import reset_notices
 
 PROGRAMS = Path(__file__).resolve().parent / "flyte_programs"
 DOCS = ["The quick brown fox. A hen.", "Jumps over the lazy dog!"]
-_loaded = itertools.count()
 
 
 def plain(value: Any) -> Any:
@@ -162,13 +161,7 @@ def flyte(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ModuleTyp
 
 def load(program: str) -> ModuleType:
     """A fresh copy of a program of tests/flyte_programs/ (its module state starts anew)."""
-    name = f"flyte_program_{program}_{next(_loaded)}"
-    spec = importlib.util.spec_from_file_location(name, PROGRAMS / f"{program}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(PROGRAMS / f"{program}.py")
 
 
 def local_run(flyte: ModuleType) -> Any:

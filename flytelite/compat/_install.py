@@ -58,8 +58,9 @@ class _SurfaceFinder(importlib.abc.MetaPathFinder):
         # Every module of the surface is in `sys.modules` already: this one is not part of it.
         raise ModuleNotFoundError(
             f"No module named {fullname!r} in flytelite's Flyte 2 surface (flytelite.compat). "
-            f"It offers flyte, flyte.errors, flyte.io, flyte.durable, flyte.report and "
-            f"flyte.git; run programs that need {fullname} with the real `flyte` package.",
+            f"It offers flyte, flyte.errors, flyte.io, flyte.durable, flyte.report, "
+            f"flyte.storage, flyte.types and flyte.git; run programs that need {fullname} "
+            f"with the real `flyte` package.",
             name=fullname,
         )
 

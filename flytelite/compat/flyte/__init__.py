@@ -6,7 +6,8 @@ Layers, each importing only those above it:
     _cache, _state, _report     cache requests; runs, actions, groups, `ctx()`; HTML reports
     _task                       `TaskEnvironment`, surface tasks on flytelite's task model
     _trace, _map, _run          `@trace`, `map`, `run` / `with_runcontext` / `init`
-    durable, report, io, git    the public submodules
+    durable, report, io, git,   the public submodules
+    storage, types
 
 Tasks defined here are ordinary flytelite tasks: `flytelite.run` runs and
 caches them. Names of Flyte 2 that need a cluster (`deploy`, `serve`,
@@ -22,9 +23,14 @@ from . import errors as errors
 from . import git as git
 from . import io as io
 from . import report as report
+from . import storage as storage
+from . import types as types
 from ._cache import Cache as Cache
 from ._cache import CachePolicy as CachePolicy
 from ._cache import CacheRequest as CacheRequest
+from ._checkpoint import BaseCheckpoint as BaseCheckpoint
+from ._checkpoint import Checkpoint as Checkpoint
+from ._checkpoint import latest_checkpoint as latest_checkpoint
 from ._logging import logger as logger
 from ._logging import system_logger as system_logger
 from ._map import map as map
@@ -96,9 +102,6 @@ _NEEDS_A_CLUSTER = {
     "run_python_script": "running a script remotely needs a Flyte cluster.",
     "new_condition": "conditions (human-in-the-loop signals) are not implemented locally.",
     "ConditionWebhook": "conditions (human-in-the-loop signals) are not implemented locally.",
-    "Checkpoint": "checkpoints are not implemented locally.",
-    "BaseCheckpoint": "checkpoints are not implemented locally.",
-    "latest_checkpoint": "checkpoints are not implemented locally.",
     "load_interactive_ctx": "interactive contexts need a Flyte cluster.",
     "load_plugin_config": "task plugins are not loaded locally.",
     "OnArtifact": "artifact triggers fire on a Flyte cluster.",
@@ -146,9 +149,11 @@ __all__ = [
     "TPU",
     "AsyncFunctionTaskTemplate",
     "Backoff",
+    "BaseCheckpoint",
     "Cache",
     "CachePolicy",
     "CacheRequest",
+    "Checkpoint",
     "Cron",
     "Device",
     "Documentation",
@@ -186,12 +191,15 @@ __all__ = [
     "init_passthrough",
     "io",
     "is_control_plane_available",
+    "latest_checkpoint",
     "logger",
     "map",
     "report",
     "run",
+    "storage",
     "system_logger",
     "trace",
+    "types",
     "version",
     "with_runcontext",
 ]

@@ -7,34 +7,11 @@ changes how a task runs on this machine.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
-
-__all__ = [
-    "AMD_GPU",
-    "APPLE_SILICON",
-    "GPU",
-    "HABANA_GAUDI",
-    "TPU",
-    "Backoff",
-    "Cron",
-    "Device",
-    "Documentation",
-    "FixedRate",
-    "Image",
-    "Link",
-    "Neuron",
-    "PodTemplate",
-    "Resources",
-    "RetryStrategy",
-    "ReusePolicy",
-    "Secret",
-    "Timeout",
-    "Trigger",
-    "seconds",
-]
 
 
 @dataclass(frozen=True)
@@ -124,11 +101,40 @@ class Timeout:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Delays between retries (flytelite uses its own short exponential backoff)."""
+    """The wait before the n-th retry (0 for the first): `min(base * factor**n, cap)`."""
 
     base: timedelta
     factor: float = 1.0
     cap: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.base < timedelta(0):
+            raise ValueError(f"Backoff.base must be >= 0, got {self.base}")
+        if not isinstance(self.factor, (int, float)) or not math.isfinite(self.factor):
+            raise ValueError(f"Backoff.factor must be a finite number, got {self.factor!r}")
+        if self.factor < 1.0:
+            raise ValueError(f"Backoff.factor must be >= 1.0, got {self.factor}")
+        if self.cap is not None and self.cap < timedelta(0):
+            raise ValueError(f"Backoff.cap must be >= 0, got {self.cap}")
+        if self.factor > 1.0 and self.cap is None:
+            raise ValueError(
+                "Backoff.cap is required when factor > 1.0 to prevent unbounded growth"
+            )
+
+    def compute_delay(self, n: int) -> timedelta:
+        """The wait before retry `n` (0 for the first)."""
+        if n < 0:
+            raise ValueError(f"Retry index n must be >= 0, got {n}")
+        cap = self.cap.total_seconds() if self.cap is not None else math.inf
+        try:
+            delay = self.base.total_seconds() * self.factor**n
+        except OverflowError:
+            delay = math.inf
+        return timedelta(seconds=min(delay, cap))
+
+    def seconds(self, n: int) -> float:
+        """`compute_delay(n)` in seconds."""
+        return self.compute_delay(n).total_seconds()
 
 
 @dataclass
@@ -160,7 +166,7 @@ class Link:
     url: str = ""
 
 
-class _Recorded:
+class Recorded:
     """An object that keeps the arguments it was built with, and nothing else."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -174,7 +180,7 @@ class _Recorded:
     def __eq__(self, other: object) -> bool:
         return (
             type(other) is type(self)
-            and isinstance(other, _Recorded)
+            and isinstance(other, Recorded)
             and (self.args, self.kwargs) == (other.args, other.kwargs)
         )
 
@@ -182,20 +188,32 @@ class _Recorded:
         return hash((type(self).__name__, repr(self)))
 
 
-class PodTemplate(_Recorded):
+class PodTemplate(Recorded):
     """A Kubernetes pod template (recorded only)."""
 
 
-class Trigger(_Recorded):
+class Trigger(Recorded):
     """A schedule or event that starts runs; triggers do not fire locally."""
 
 
-class Cron(_Recorded):
+class Cron(Recorded):
     """A cron schedule for a `Trigger`."""
 
 
-class FixedRate(_Recorded):
+class FixedRate(Recorded):
     """A fixed-rate schedule for a `Trigger`."""
+
+
+def _starter(how: str, doc: str) -> Any:
+    """A `from_*` constructor of `Image`: it records `how` the image starts, with the
+    arguments given."""
+
+    def start(cls: type[Image], *args: Any, **kwargs: Any) -> Image:
+        return cls(base=(how, args, tuple(sorted(kwargs.items()))))
+
+    start.__name__ = start.__qualname__ = how
+    start.__doc__ = doc
+    return classmethod(start)
 
 
 @dataclass(frozen=True)
@@ -209,39 +227,12 @@ class Image:
     base: tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...]] = ("auto", (), ())
     steps: tuple[tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...]], ...] = field(default=())
 
-    @classmethod
-    def _start(cls, how: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Image:
-        return cls(base=(how, args, tuple(sorted(kwargs.items()))))
-
-    @classmethod
-    def from_debian_base(cls, *args: Any, **kwargs: Any) -> Image:
-        """Flyte's default Debian base image."""
-        return cls._start("from_debian_base", args, kwargs)
-
-    @classmethod
-    def from_base(cls, *args: Any, **kwargs: Any) -> Image:
-        """An existing image by URI."""
-        return cls._start("from_base", args, kwargs)
-
-    @classmethod
-    def from_ref_name(cls, *args: Any, **kwargs: Any) -> Image:
-        """An image named in the configuration."""
-        return cls._start("from_ref_name", args, kwargs)
-
-    @classmethod
-    def from_dockerfile(cls, *args: Any, **kwargs: Any) -> Image:
-        """An image built from a Dockerfile."""
-        return cls._start("from_dockerfile", args, kwargs)
-
-    @classmethod
-    def from_uv_script(cls, *args: Any, **kwargs: Any) -> Image:
-        """An image with the dependencies of a uv script."""
-        return cls._start("from_uv_script", args, kwargs)
-
-    @classmethod
-    def from_pixi_script(cls, *args: Any, **kwargs: Any) -> Image:
-        """An image with the dependencies of a pixi script."""
-        return cls._start("from_pixi_script", args, kwargs)
+    from_debian_base = _starter("from_debian_base", "Flyte's default Debian base image.")
+    from_base = _starter("from_base", "An existing image by URI.")
+    from_ref_name = _starter("from_ref_name", "An image named in the configuration.")
+    from_dockerfile = _starter("from_dockerfile", "An image built from a Dockerfile.")
+    from_uv_script = _starter("from_uv_script", "An image with the dependencies of a uv script.")
+    from_pixi_script = _starter("from_pixi_script", "An image with a pixi script's dependencies.")
 
     def clone(self, **kwargs: Any) -> Image:
         """A copy with a new name or registry."""

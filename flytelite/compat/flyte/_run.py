@@ -24,7 +24,7 @@ from ...lowlevel import expect_call, reset_call
 from ._notice import UnsupportedFeatureError, ignored, notice
 from ._state import RunSettings, RunState, default_runs_dir, run_settings
 from ._syncify import Dual
-from ._task import crossing
+from ._task import TaskTemplate, crossing
 
 __all__ = [
     "ActionOutputs",
@@ -70,15 +70,7 @@ def _outputs(self: Run) -> ActionOutputs:
     return self._outputs
 
 
-async def _outputs_aio(self: Run) -> ActionOutputs:
-    return self._outputs
-
-
 def _wait(self: Run, quiet: bool = False, wait_for: str = "terminal") -> None:
-    return None
-
-
-async def _wait_aio(self: Run, quiet: bool = False, wait_for: str = "terminal") -> None:
     return None
 
 
@@ -94,10 +86,8 @@ class Run:
         actions: The run's actions (task calls and traces) as dicts.
     """
 
-    outputs = Dual(
-        _outputs, _outputs_aio, name="outputs", doc="The outputs, as a tuple (`ActionOutputs`)."
-    )
-    wait = Dual(_wait, _wait_aio, name="wait", doc="Wait for the run to end: it already has.")
+    outputs = Dual.plain(_outputs, name="outputs", doc="The outputs, as a tuple (`ActionOutputs`).")
+    wait = Dual.plain(_wait, name="wait", doc="Wait for the run to end: it already has.")
 
     def __init__(
         self,
@@ -316,7 +306,10 @@ def _arguments(
     keyword options (`cache_url`, `executor`, ...)."""
     if not isinstance(task, Task):
         raise TypeError(f"flyte.run expects a task, got {task!r}; decorate it with @env.task.")
-    return task.call_args(task.bind(args, kwargs))
+    inputs = task.bind(args, kwargs)
+    if isinstance(task, TaskTemplate):
+        inputs = task.convert_inputs(inputs)
+    return task.call_args(inputs)
 
 
 def _state(settings: RunSettings) -> RunState | None:
@@ -329,9 +322,8 @@ def _finished(settings: RunSettings, task: Any, lite: lite_run.Run) -> Run:
         state.root.finish("succeeded")
     name = state.run_name if state else settings.name or lite.run_id
     url, actions = _write_report(settings, state, name, task.name, lite.report, "SUCCEEDED", None)
-    return Run(
-        name=name, url=url, outputs=lite.outputs, report=lite.report, lite=lite, actions=actions
-    )
+    outputs = task.convert_output(lite.outputs) if isinstance(task, TaskTemplate) else lite.outputs
+    return Run(name=name, url=url, outputs=outputs, report=lite.report, lite=lite, actions=actions)
 
 
 def _origin(report: Report, cause: BaseException | None, exc: TaskFailedError) -> str:
@@ -369,27 +361,19 @@ def _init(*args: Any, **kwargs: Any) -> None:
         notice("init", "flyte.init(...): runs stay on this machine; the settings are not used.")
 
 
-async def _init_aio(*args: Any, **kwargs: Any) -> None:
-    _init(*args, **kwargs)
-
-
 def _remote_init(name: str) -> Dual[..., None]:
     def sync(*args: Any, **kwargs: Any) -> None:
         notice("init", f"flyte.{name}(...): flytelite runs locally; no connection is made.")
 
-    async def aio(*args: Any, **kwargs: Any) -> None:
-        sync(*args, **kwargs)
-
-    return Dual(
+    return Dual.plain(
         sync,
-        aio,
         name=name,
         doc=f"Accepted for Flyte 2 programs: `{name}` connects "
         f"to a cluster, and flytelite runs locally.",
     )
 
 
-init = Dual(_init, _init_aio, name="init", doc="Accepted: runs are local; nothing to set up.")
+init = Dual.plain(_init, name="init", doc="Accepted: runs are local; nothing to set up.")
 init_from_config = _remote_init("init_from_config")
 init_from_api_key = _remote_init("init_from_api_key")
 init_in_cluster = _remote_init("init_in_cluster")

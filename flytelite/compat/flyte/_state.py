@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import os
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -32,6 +33,7 @@ from typing import Any, Literal
 from flytelite import ReportRow
 
 from ...lowlevel import CallHandle, current_runner, expect_call, get_task
+from ._checkpoint import Checkpoint
 from ._report import Report
 
 __all__ = [
@@ -68,6 +70,13 @@ class ActionID:
     def __post_init__(self) -> None:
         if self.run_name is None:
             object.__setattr__(self, "run_name", self.name)
+
+    def __repr__(self) -> str:
+        # As Flyte 2 prints it: the name, then the fields that are set.
+        given = [("run_name", self.run_name), ("project", self.project)]
+        given += [("domain", self.domain), ("org", self.org)]
+        shown = [repr(self.name)] + [f"{k}={v!r}" for k, v in given if v is not None]
+        return f"ActionID({', '.join(shown)})"
 
 
 @dataclass(frozen=True)
@@ -111,9 +120,15 @@ class TaskContext:
     disable_run_cache: bool = False
     run_start_time: datetime | None = None
     task_action: ActionID | None = None
+    owner: Action | None = field(default=None, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return True
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        """The call's checkpoint: what its last attempt saved is what a retry loads."""
+        return self.owner.checkpoint() if self.owner is not None else None
 
 
 class _NullTaskContext:
@@ -192,6 +207,7 @@ class Action:
         self._memo: dict[tuple[str, bytes, int], tuple[bool, Any]] = {}
         self._seen: dict[tuple[str, bytes], int] = {}
         self._memo_attempt = 0
+        self._checkpoint: tuple[int, Checkpoint] | None = None
         self._lock = threading.Lock()
 
     def expect_row(self) -> None:
@@ -236,6 +252,24 @@ class Action:
         with self._lock:
             self._memo[key] = (ok, value)
 
+    def checkpoint(self) -> Checkpoint:
+        """This call's checkpoint for the attempt running. A retry's checkpoint loads what the
+        attempt before it saved (staged from `checkpoint` to `prev_checkpoint`, as in Flyte 2)."""
+        with self._lock:
+            attempt = self.attempt
+            if self._checkpoint is not None and self._checkpoint[0] == attempt:
+                return self._checkpoint[1]
+            folder = Path(self.state.base_dir) / self.name
+            dest, prev = folder / "checkpoint", folder / "prev_checkpoint"
+            if self._checkpoint is None:  # a first look: nothing of another run's is loaded
+                prev.unlink(missing_ok=True)
+                dest.unlink(missing_ok=True)
+            elif dest.is_file():
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(dest, prev)
+            self._checkpoint = (attempt, Checkpoint(str(dest), str(prev)))
+            return self._checkpoint[1]
+
     def finish(self, status: str, error: BaseException | None = None) -> None:
         """Mark the call done."""
         self.status = status
@@ -272,6 +306,7 @@ class Action:
             disable_run_cache=state.cache_mode == "disable",
             run_start_time=state.start_time,
             task_action=ActionID(task_action.name, state.run_name),
+            owner=task_action,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -312,29 +347,11 @@ class RunState:
             self.root.report_html = bool(getattr(options, "report", False))
         self.actions.append(self.root)
 
-    def new_action(
-        self,
-        task: str,
-        *,
-        parent: Action | None,
-        group: str | None,
-        kind: Literal["task", "trace"] = "task",
-        version: str = "",
-        report_html: bool = False,
-    ) -> Action:
-        """A new action of this run, named `a1`, `a2`, ... in order of calls."""
+    def new_action(self, task: str, **options: Any) -> Action:
+        """A new action of this run, named `a1`, `a2`, ... in order of calls (`options`: those
+        of `Action`: `parent`, `group`, `kind`, ...)."""
         with self._lock:
-            name = f"a{next(self._counter)}"
-            action = Action(
-                self,
-                name,
-                task,
-                parent=parent,
-                group=group,
-                kind=kind,
-                version=version,
-                report_html=report_html,
-            )
+            action = Action(self, f"a{next(self._counter)}", task, **options)
             self.actions.append(action)
         return action
 

@@ -22,6 +22,15 @@ class Dual(Generic[P, R]):
         self.__name__ = self.__qualname__ = name
         self.__doc__ = doc
 
+    @classmethod
+    def plain(cls, sync: Callable[P, R], *, name: str, doc: str) -> Dual[P, R]:
+        """A `Dual` whose `.aio` form runs `sync` as it is (it does not block)."""
+
+        async def aio(*args: P.args, **kwargs: P.kwargs) -> R:
+            return sync(*args, **kwargs)
+
+        return cls(sync, aio, name=name, doc=doc)
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self._sync(*args, **kwargs)
 

@@ -24,7 +24,7 @@ import inspect
 import re
 import typing
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, overload
@@ -34,6 +34,7 @@ import anyio
 from flytelite import (
     AsyncTask,
     CatalogNotStartedError,
+    HashMethod,
     InputError,
     PromiseUsageError,
     RunContextError,
@@ -47,6 +48,7 @@ from flytelite import TaskTimeoutError as LiteTimeoutError
 from ...lowlevel import current_runner, register
 from . import errors
 from ._cache import CacheRequest, to_lite_cache
+from ._convert import Convert, boundary, frame_key, frame_parameters
 from ._notice import UnsupportedFeatureError, ignored
 from ._options import Image, Resources, RetryStrategy, ReusePolicy, Timeout, seconds
 from ._state import (
@@ -83,6 +85,7 @@ _PASS_THROUGH = (
     UnsupportedFeatureError,
 )
 _CROSSED = "_flytelite_crossed"
+_FRAME_KEY = HashMethod(frame_key)
 _NAME = re.compile(r"^[a-z0-9]+([_-][a-z0-9]+)*$")
 
 
@@ -117,12 +120,6 @@ class TaskOptions:
 
 def _retry_count(retries: Any, where: str) -> int:
     if isinstance(retries, RetryStrategy):
-        if retries.backoff is not None:
-            ignored(
-                where,
-                "retries=RetryStrategy(backoff=...)",
-                "paces retries on a cluster; flytelite retries with its own short backoff",
-            )
         return retries.count
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise TaskDefinitionError(
@@ -174,6 +171,8 @@ class TaskTemplate(Task[P, R]):
     _overwrite_cache: LiteCache | None
     _bound: tuple[tuple[Any, ...], dict[str, Any]] | None = None
     _call_group: str | None = None
+    _boundary: tuple[dict[str, Convert], Convert | None] | None = None
+    _frame_methods: Mapping[str, HashMethod] | None = None
 
     @classmethod
     def _create(cls, func: Callable[..., Any], options: TaskOptions) -> TaskTemplate[P, R]:
@@ -186,6 +185,9 @@ class TaskTemplate(Task[P, R]):
         except (TypeError, ValueError) as exc:
             raise TaskDefinitionError(f"{where}: {exc}") from None
         task = cls(func, env=options.env, cache=policy, retries=retries, timeout=max_runtime)
+        backoff = getattr(options.retries, "backoff", None)
+        if backoff is not None:
+            task.retry_delay = backoff.seconds  # the waits are part of what the program asked for
         task.flyte_options = options
         task.deadline = deadline
         return task
@@ -292,6 +294,44 @@ class TaskTemplate(Task[P, R]):
         bound_args, bound_kwargs = self._bound
         return (*bound_args, *args), {**bound_kwargs, **kwargs}
 
+    @property
+    def hash_methods(self) -> Mapping[str, HashMethod]:
+        """The task's `HashMethod`s; a frame parameter (pandas, polars, pyarrow) without one
+        is keyed by the hash its producer's `HashFunction` gave it, else by its content."""
+        if self._frame_methods is None:
+            methods = dict(Task.hash_methods.fget(self))  # type: ignore[attr-defined]
+            for name in frame_parameters(self.func):
+                methods.setdefault(name, _FRAME_KEY)
+            self._frame_methods = methods
+        return self._frame_methods
+
+    # -- values at the boundary, as Flyte 2's type engine gives them (see _convert) -----
+
+    def converters(self) -> tuple[dict[str, Convert], Convert | None]:
+        """The converters of the inputs (by name) and of the output."""
+        if self._boundary is None:
+            self._boundary = boundary(self.func)
+        return self._boundary
+
+    def convert_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """`inputs` (bound by name) as the task body receives them under Flyte 2."""
+        for name, convert in self.converters()[0].items():
+            if name in inputs:
+                inputs[name] = convert(inputs[name])
+        return inputs
+
+    def convert_output(self, value: Any) -> Any:
+        """The task's output as its caller receives it under Flyte 2."""
+        convert = self.converters()[1]
+        return value if convert is None else convert(value)
+
+    def _converted(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if not self.converters()[0]:
+            return args, kwargs
+        return self.call_args(self.convert_inputs(self.bind(args, kwargs)))
+
     # -- one call ----------------------------------------------------------------------
 
     async def _invoke(self, runner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -311,6 +351,7 @@ class TaskTemplate(Task[P, R]):
         status = "failed"
         failure: BaseException | None = None
         try:
+            args, kwargs = self._converted(args, kwargs)
             action.expect_row()  # the row of the call made next, in this context
             call = runner.call_async(self, args, kwargs)
             if self.deadline is None:
@@ -321,7 +362,7 @@ class TaskTemplate(Task[P, R]):
                 if scope.cancelled_caught:
                     raise self._deadline_exceeded()
             status = "succeeded"
-            return result
+            return self.convert_output(result)
         except Exception as exc:
             failure = exc
             converted = crossing(exc)

@@ -11,6 +11,7 @@ Outside a task, a traced function is the plain function.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -48,6 +49,12 @@ class _Step:
             name, parent=owner, group=current_group(), kind="trace"
         )
 
+    @classmethod
+    def start(cls, func: Callable[..., Any], args: Any, kwargs: Any) -> _Step | None:
+        """The step of this call, or `None` outside a task (the plain function runs)."""
+        owner = current_action()
+        return None if owner is None else cls(func, args, kwargs, owner)
+
     def replay(self) -> Any:
         ok, value = self.outcome
         self.action.finish("replayed")
@@ -55,10 +62,28 @@ class _Step:
             return value
         raise value
 
-    def done(self, ok: bool, value: Any) -> None:
+    @contextlib.contextmanager
+    def recording(self, inside: bool = True) -> Iterator[None]:
+        """Record a failure of the body; `inside`: the body runs as this step's action."""
+        token = enter_action(self.action) if inside else None
+        try:
+            if inside:
+                with trace_scope():
+                    yield
+            else:
+                yield
+        except Exception as exc:
+            self.done(False, exc)
+            raise
+        finally:
+            if token is not None:
+                leave_action(token)
+
+    def done(self, ok: bool, value: Any) -> Any:
         if self.key is not None:
             self.task_action.remember(self.key, ok, value)
         self.action.finish("succeeded" if ok else "failed", None if ok else value)
+        return value
 
 
 def trace(func: Callable[..., T]) -> Callable[..., T]:
@@ -81,23 +106,14 @@ def trace(func: Callable[..., T]) -> Callable[..., T]:
 def _async(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     async def traced(*args: Any, **kwargs: Any) -> Any:
-        owner = current_action()
-        if owner is None:
+        step = _Step.start(func, args, kwargs)
+        if step is None:
             return await func(*args, **kwargs)
-        step = _Step(func, args, kwargs, owner)
         if step.found:
             return step.replay()
-        token = enter_action(step.action)
-        try:
-            with trace_scope():
-                value = await func(*args, **kwargs)
-        except Exception as exc:
-            step.done(False, exc)
-            raise
-        finally:
-            leave_action(token)
-        step.done(True, value)
-        return value
+        with step.recording():
+            value = await func(*args, **kwargs)
+        return step.done(True, value)
 
     return traced
 
@@ -105,23 +121,14 @@ def _async(func: Callable[..., Any]) -> Callable[..., Any]:
 def _sync(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def traced(*args: Any, **kwargs: Any) -> Any:
-        owner = current_action()
-        if owner is None:
+        step = _Step.start(func, args, kwargs)
+        if step is None:
             return func(*args, **kwargs)
-        step = _Step(func, args, kwargs, owner)
         if step.found:
             return step.replay()
-        token = enter_action(step.action)
-        try:
-            with trace_scope():
-                value = func(*args, **kwargs)
-        except Exception as exc:
-            step.done(False, exc)
-            raise
-        finally:
-            leave_action(token)
-        step.done(True, value)
-        return value
+        with step.recording():
+            value = func(*args, **kwargs)
+        return step.done(True, value)
 
     return traced
 
@@ -129,24 +136,20 @@ def _sync(func: Callable[..., Any]) -> Callable[..., Any]:
 def _async_gen(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     async def traced(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        owner = current_action()
-        if owner is None:
+        step = _Step.start(func, args, kwargs)
+        if step is None:
             async for item in func(*args, **kwargs):
                 yield item
             return
-        step = _Step(func, args, kwargs, owner)
         if step.found:
             for item in step.replay():
                 yield item
             return
         items: list[Any] = []
-        try:
+        with step.recording(inside=False):
             async for item in func(*args, **kwargs):
                 items.append(item)
                 yield item
-        except Exception as exc:
-            step.done(False, exc)
-            raise
         step.done(True, items)
 
     return traced
@@ -155,22 +158,18 @@ def _async_gen(func: Callable[..., Any]) -> Callable[..., Any]:
 def _sync_gen(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def traced(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        owner = current_action()
-        if owner is None:
+        step = _Step.start(func, args, kwargs)
+        if step is None:
             yield from func(*args, **kwargs)
             return
-        step = _Step(func, args, kwargs, owner)
         if step.found:
             yield from step.replay()
             return
         items: list[Any] = []
-        try:
+        with step.recording(inside=False):
             for item in func(*args, **kwargs):
                 items.append(item)
                 yield item
-        except Exception as exc:
-            step.done(False, exc)
-            raise
         step.done(True, items)
 
     return traced

@@ -23,11 +23,6 @@ def _sleep_start() -> float:
     return _time.time()
 
 
-@trace
-async def _sleep_start_aio() -> float:
-    return _time.time()
-
-
 def _sleep(seconds: float) -> None:
     remaining = _sleep_start() + seconds - _time.time()
     if remaining > 0:
@@ -35,7 +30,7 @@ def _sleep(seconds: float) -> None:
 
 
 async def _sleep_aio(seconds: float) -> None:
-    remaining = await _sleep_start_aio() + seconds - _time.time()
+    remaining = _sleep_start() + seconds - _time.time()
     if remaining > 0:
         await asyncio.sleep(remaining)
 
@@ -46,17 +41,7 @@ def _durable_time() -> float:
 
 
 @trace
-async def _durable_time_aio() -> float:
-    return _time.time()
-
-
-@trace
 def _durable_now() -> datetime:
-    return datetime.now()
-
-
-@trace
-async def _durable_now_aio() -> datetime:
     return datetime.now()
 
 
@@ -66,15 +51,13 @@ sleep = Dual(
     name="sleep",
     doc="Sleep `seconds`, counted from the first attempt that reached this point.",
 )
-time = Dual(
+time = Dual.plain(
     _durable_time,
-    _durable_time_aio,
     name="time",
     doc="`time.time()`, the same on every attempt of the task call.",
 )
-now = Dual(
+now = Dual.plain(
     _durable_now,
-    _durable_now_aio,
     name="now",
     doc="`datetime.now()`, the same on every attempt of the task call.",
 )

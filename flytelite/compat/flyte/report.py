@@ -33,18 +33,10 @@ def _flush() -> None:
         action.write_report()
 
 
-async def _flush_aio() -> None:
-    _flush()
-
-
 def _log(content: str, do_flush: bool = False) -> None:
     get_tab(MAIN_TAB).log(content)
     if do_flush:
         _flush()
-
-
-async def _log_aio(content: str, do_flush: bool = False) -> None:
-    _log(content, do_flush)
 
 
 def _replace(content: str, do_flush: bool = False) -> None:
@@ -53,12 +45,6 @@ def _replace(content: str, do_flush: bool = False) -> None:
         _flush()
 
 
-async def _replace_aio(content: str, do_flush: bool = False) -> None:
-    _replace(content, do_flush)
-
-
-flush = Dual(_flush, _flush_aio, name="flush", doc="Write the current call's report to its file.")
-log = Dual(_log, _log_aio, name="log", doc="Append HTML to the main tab of the current report.")
-replace = Dual(
-    _replace, _replace_aio, name="replace", doc="Replace the main tab of the current report."
-)
+flush = Dual.plain(_flush, name="flush", doc="Write the current call's report to its file.")
+log = Dual.plain(_log, name="log", doc="Append HTML to the main tab of the current report.")
+replace = Dual.plain(_replace, name="replace", doc="Replace the main tab of the current report.")

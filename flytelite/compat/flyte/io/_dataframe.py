@@ -10,10 +10,11 @@ objects), or by the file's bytes, or by the `hash` it was given.
 from __future__ import annotations
 
 import importlib
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ._storage import content_digest, filesystem, tree_digest
+from ._storage import content_digest, filesystem, new_path, tree_digest
 
 __all__ = ["PARQUET", "DataFrame"]
 
@@ -37,6 +38,18 @@ def _convert(value: Any, wanted: type[Any] | None) -> Any:
         f"flyte.io.DataFrame holds a {type(value).__name__}; it cannot be opened as "
         f"{getattr(wanted, '__name__', wanted)}."
     )
+
+
+def _write_parquet(frame: Any, path: str) -> None:
+    """Write a pandas, polars or pyarrow frame to `path` (local or any fsspec URL) as parquet."""
+    fs, inner = filesystem(path)
+    with fs.open(inner, "wb") as out:
+        if hasattr(frame, "to_parquet"):
+            frame.to_parquet(out)
+        elif hasattr(frame, "write_parquet"):
+            frame.write_parquet(out)
+        else:
+            importlib.import_module("pyarrow.parquet").write_table(frame, out)
 
 
 class DataFrame:
@@ -96,22 +109,37 @@ class DataFrame:
         if isinstance(hash_method, str):
             frame.hash = hash_method
         if remote_destination is not None:
-            fs, inner = filesystem(remote_destination)
-            with fs.open(inner, "wb") as out:
-                df.to_parquet(out)
+            _write_parquet(df, remote_destination)
             frame.uri, frame.format = remote_destination, PARQUET
         return frame
 
     @classmethod
-    async def from_local(
-        cls,
-        df: Any,
-        columns: Any = None,
-        remote_destination: str | None = None,
-        hash_method: Any = None,
-    ) -> DataFrame:
+    async def from_local(cls, df: Any, *args: Any, **kwargs: Any) -> DataFrame:
         """The async form of `from_local_sync`."""
-        return cls.from_local_sync(df, columns, remote_destination, hash_method)
+        return cls.from_local_sync(df, *args, **kwargs)
+
+    @classmethod
+    def _flyte_output(cls, value: Any) -> Any:
+        """A frame a task returned, as its caller gets it from Flyte 2: written out as
+        parquet (in the run's raw-data folder), with its `uri` and `format` set; it keeps
+        the frame in memory too."""
+        if not isinstance(value, DataFrame) or value.uri is not None or value._raw_df is None:
+            return value
+        path = new_path(secrets.token_hex(8))
+        _write_parquet(value._raw_df, path)
+        value.uri, value.format = path, PARQUET
+        return value
+
+    @classmethod
+    def _flyte_input(cls, value: Any) -> Any:
+        """A raw frame given for a `flyte.io.DataFrame` parameter: wrapped, as in Flyte 2."""
+        if isinstance(value, DataFrame) or not hasattr(value, "columns"):
+            return value
+        return cls.wrap_df(value)
+
+    def _flyte_as(self, wanted: type[Any]) -> Any:
+        """This frame returned for an output annotated `wanted` (`pd.DataFrame`, ...)."""
+        return _convert(self.all_sync(), wanted)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -179,5 +207,4 @@ class DataFrame:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        held = "" if self._raw_df is None else f", holding a {type(self._raw_df).__name__}"
-        return f"DataFrame(uri={self.uri!r}, format={self.format!r}, hash={self.hash!r}{held})"
+        return f"DataFrame(uri={self.uri!r}, format={self.format!r}, hash={self.hash!r})"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from ._base import Stored
 from ._file import File
 from ._storage import filesystem, is_local, new_path, tree_digest
 
@@ -21,7 +22,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class Dir(Generic[T]):
+class Dir(Stored, Generic[T]):
     """A folder at `path` (local, or any fsspec URL).
 
     Attributes:
@@ -37,14 +38,9 @@ class Dir(Generic[T]):
     hash: str | None = None
 
     def __post_init__(self) -> None:
-        self.path = str(self.path)
-        if self.name is None:
-            self.name = Path(self.path.rstrip("/")).name
+        self._named()
 
-    def __flytelite_hash__(self) -> tuple[str, str]:
-        """The cache key of this folder: the `hash` it was given, else its content."""
-        if self.hash is not None:
-            return ("hash", self.hash)
+    def _digest(self) -> tuple[str, str]:
         return ("blake3-tree", tree_digest(self.path))
 
     # -- constructors ----------------------------------------------------------------------
@@ -79,15 +75,9 @@ class Dir(Generic[T]):
         return cls(path=path, name=local.name, hash=dir_cache_key)
 
     @classmethod
-    async def from_local(
-        cls,
-        local_path: str | Path,
-        remote_path: str | None = None,
-        dir_cache_key: str | None = None,
-        **kwargs: Any,
-    ) -> Dir[T]:
+    async def from_local(cls, local_path: str | Path, *args: Any, **kwargs: Any) -> Dir[T]:
         """The async form of `from_local_sync`."""
-        return cls.from_local_sync(local_path, remote_path, dir_cache_key, **kwargs)
+        return cls.from_local_sync(local_path, *args, **kwargs)
 
     # -- contents --------------------------------------------------------------------------
 
@@ -136,24 +126,10 @@ class Dir(Generic[T]):
         fs, inner = filesystem(self.path)
         return bool(fs.isdir(inner))
 
-    async def exists(self) -> bool:
-        """Whether the folder exists."""
-        return self.exists_sync()
-
-    def download_sync(self, local_path: str | Path | None = None) -> str:
-        """A local folder with its files: the folder itself when it is local and no
-        `local_path` is asked for, else a copy at `local_path` (or a new temporary path)."""
-        fs, inner = filesystem(self.path)
-        if local_path is None and is_local(self.path):
-            return str(inner)
-        target = Path(local_path) if local_path is not None else Path(new_path(self.name))
+    def _copy(self, fs: Any, inner: str, target: Path) -> Path:
         if is_local(self.path):
             shutil.copytree(inner, target, dirs_exist_ok=True)
         else:
             target.mkdir(parents=True, exist_ok=True)
             fs.get(inner.rstrip("/") + "/", str(target), recursive=True)
-        return str(target)
-
-    async def download(self, local_path: str | Path | None = None) -> str:
-        """The async form of `download_sync`."""
-        return self.download_sync(local_path)
+        return target

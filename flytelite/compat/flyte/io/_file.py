@@ -4,7 +4,9 @@ Locally nothing is uploaded: `File.from_local(p)` refers to `p` itself, as in
 Flyte 2's local runs, and `File.new_remote()` is a fresh path in the run's
 raw-data folder. As a cached task's input a `File` is keyed by its bytes (or
 by the `hash` it was given), never by its path, so the same content at another
-path hits and edited content misses.
+path hits and edited content misses. A `hash_method` (a `flyte.io.HashFunction`)
+sees the bytes written through `open("wb")` or read by `from_local`, and its
+result becomes the file's `hash`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from ._base import Stored
 from ._storage import content_digest, filesystem, is_local, new_path
 
 __all__ = ["File"]
@@ -24,50 +27,67 @@ __all__ = ["File"]
 T = TypeVar("T")
 
 
-class _Ready(bytes):
-    """Bytes that can also be awaited: `fh.read()` in sync code, `await fh.read()` in async."""
+class _Ready:
+    """A value that can also be awaited: `fh.read()` in sync code, `await fh.read()` in async."""
 
-    def __await__(self) -> Generator[Any, None, bytes]:
+    def __await__(self) -> Generator[Any, None, Any]:
         yield from ()
+        return self._plain()
+
+    def _plain(self) -> Any:
+        return self
+
+
+class _ReadyBytes(_Ready, bytes):
+    def _plain(self) -> bytes:
         return bytes(self)
 
 
-class _ReadyText(str):
-    """Text that can also be awaited."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, str]:
-        yield from ()
+class _ReadyText(_Ready, str):
+    def _plain(self) -> str:
         return str(self)
 
 
-class _ReadyInt(int):
-    """A count that can also be awaited."""
-
-    def __await__(self) -> Generator[Any, None, int]:
-        yield from ()
+class _ReadyInt(_Ready, int):
+    def _plain(self) -> int:
         return int(self)
 
 
-class _ReadyNone:
-    def __await__(self) -> Generator[Any, None, None]:
-        yield from ()
+class _ReadyList(_Ready, list):  # type: ignore[type-arg]
+    def _plain(self) -> list[Any]:
+        return list(self)
+
+
+class _ReadyNone(_Ready):
+    def _plain(self) -> None:
         return None
 
 
-class FileHandle:
-    """An open file that works both ways: `await fh.read()` / `await fh.write(b)` in async
-    code (as Flyte 2's handles), and as a plain file object for libraries (`df.to_csv(fh)`)."""
+def _ready(data: Any) -> Any:
+    return _ReadyText(data) if isinstance(data, str) else _ReadyBytes(data)
 
-    def __init__(self, raw: Any) -> None:
+
+class FileHandle:
+    """An open file that works both ways: `await fh.read()`, `await fh.readline()`,
+    `async for line in fh` in async code (as Flyte 2's handles), and as a plain file object
+    for libraries (`df.to_csv(fh)`)."""
+
+    def __init__(self, raw: Any, hashing: Any = None) -> None:
         self._raw = raw
+        self._hashing = hashing
 
     def read(self, size: int = -1) -> Any:
-        data = self._raw.read(size)
-        return _ReadyText(data) if isinstance(data, str) else _Ready(data)
+        return _ready(self._raw.read(size))
+
+    def readline(self, size: int = -1) -> Any:
+        return _ready(self._raw.readline(size))
+
+    def readlines(self, hint: int = -1) -> _ReadyList:
+        return _ReadyList(self._raw.readlines(hint))
 
     def write(self, data: Any) -> _ReadyInt:
+        if self._hashing is not None:
+            self._hashing.update(data)
         return _ReadyInt(self._raw.write(data) or 0)
 
     def close(self) -> _ReadyNone:
@@ -80,6 +100,13 @@ class FileHandle:
     def __iter__(self) -> Iterator[Any]:
         return iter(self._raw)
 
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[Any]:
+        for line in self._raw:
+            yield line
+
     def __enter__(self) -> FileHandle:
         return self
 
@@ -87,24 +114,19 @@ class FileHandle:
         self._raw.close()
 
 
-def _open(path: str, mode: str, **kwargs: Any) -> Any:
-    fs, inner = filesystem(path)
-    if any(c in mode for c in "wax"):
-        parent = os.path.dirname(inner)
-        if parent:
-            fs.makedirs(parent, exist_ok=True)
-    return fs.open(inner, mode, **kwargs)
+def _makedirs_for(fs: Any, inner: str) -> None:
+    parent = os.path.dirname(inner)
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
 
 
-def _fsspec_options(kwargs: dict[str, Any], block_size: int | None, compression: Any) -> None:
-    if block_size is not None:
-        kwargs["block_size"] = block_size
-    if compression is not None:
-        kwargs["compression"] = compression
+def _split_hash(hash_method: Any) -> tuple[str | None, Any]:
+    """`(hash, hash_method)`: a string is the cache key itself, anything else hashes the data."""
+    return (hash_method, None) if isinstance(hash_method, str) else (None, hash_method)
 
 
 @dataclass
-class File(Generic[T]):
+class File(Stored, Generic[T]):
     """A file at `path` (local, or any fsspec URL).
 
     Attributes:
@@ -112,22 +134,19 @@ class File(Generic[T]):
         name: Its name (default: the last part of `path`).
         format: A format label (e.g. `"csv"`).
         hash: A cache key given for it; else its content is hashed.
+        hash_method: A `HashFunction` that computes `hash` from the bytes written.
     """
 
     path: str
     name: str | None = None
     format: str = ""
     hash: str | None = None
+    hash_method: Any = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        self.path = str(self.path)
-        if self.name is None:
-            self.name = Path(self.path).name
+        self._named()
 
-    def __flytelite_hash__(self) -> tuple[str, str]:
-        """The cache key of this file: the `hash` it was given, else its content."""
-        if self.hash is not None:
-            return ("hash", self.hash)
+    def _digest(self) -> tuple[str, str]:
         return ("blake3", content_digest(self.path))
 
     # -- constructors ----------------------------------------------------------------------
@@ -135,8 +154,8 @@ class File(Generic[T]):
     @classmethod
     def new_remote(cls, file_name: str | None = None, hash_method: Any = None) -> File[T]:
         """A new file to write to, in the run's raw-data folder."""
-        key = hash_method if isinstance(hash_method, str) else None
-        return cls(path=new_path(file_name), hash=key)
+        key, method = _split_hash(hash_method)
+        return cls(path=new_path(file_name), hash=key, hash_method=method)
 
     @classmethod
     def named_remote(cls, name: str) -> File[T]:
@@ -163,44 +182,21 @@ class File(Generic[T]):
         path = str(local.absolute())
         if remote_destination is not None:
             fs, inner = filesystem(remote_destination)
-            parent = os.path.dirname(inner)
-            if parent:
-                fs.makedirs(parent, exist_ok=True)
+            _makedirs_for(fs, inner)
             fs.put_file(path, inner)
             path = remote_destination
-        key = hash_method if isinstance(hash_method, str) else None
-        return cls(path=path, name=local.name, hash=key)
+        key, method = _split_hash(hash_method)
+        if method is not None:
+            method.update(local.read_bytes())
+            key = method.result()
+        return cls(path=path, name=local.name, hash=key, hash_method=method)
 
     @classmethod
-    async def from_local(
-        cls,
-        local_path: str | Path,
-        remote_destination: str | None = None,
-        hash_method: Any = None,
-        **kwargs: Any,
-    ) -> File[T]:
+    async def from_local(cls, local_path: str | Path, *args: Any, **kwargs: Any) -> File[T]:
         """The async form of `from_local_sync`."""
-        return cls.from_local_sync(local_path, remote_destination, hash_method, **kwargs)
+        return cls.from_local_sync(local_path, *args, **kwargs)
 
     # -- reading and writing ---------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def open(
-        self,
-        mode: str = "rb",
-        block_size: int | None = None,
-        cache_type: str = "readahead",
-        cache_options: dict[str, Any] | None = None,
-        compression: str | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[FileHandle]:
-        """Open the file: `async with f.open("rb") as fh: data = await fh.read()`."""
-        _fsspec_options(kwargs, block_size, compression)
-        raw = _open(self.path, mode, **kwargs)
-        try:
-            yield FileHandle(raw)
-        finally:
-            raw.close()
 
     @contextlib.contextmanager
     def open_sync(
@@ -213,39 +209,41 @@ class File(Generic[T]):
         **kwargs: Any,
     ) -> Iterator[Any]:
         """Open the file as a plain file object: `with f.open_sync("rb") as fh: ...`."""
-        _fsspec_options(kwargs, block_size, compression)
-        raw = _open(self.path, mode, **kwargs)
+        if block_size is not None:
+            kwargs["block_size"] = block_size
+        if compression is not None:
+            kwargs["compression"] = compression
+        fs, inner = filesystem(self.path)
+        writing = any(c in mode for c in "wax")
+        if writing:
+            _makedirs_for(fs, inner)
+        raw = fs.open(inner, mode, **kwargs)
         try:
             yield raw
         finally:
             raw.close()
+        if writing and self.hash_method is not None:
+            self.hash = self.hash_method.result()
+
+    @contextlib.asynccontextmanager
+    async def open(self, mode: str = "rb", *args: Any, **kwargs: Any) -> AsyncIterator[FileHandle]:
+        """Open the file: `async with f.open("rb") as fh: data = await fh.read()` (the options
+        of `open_sync`)."""
+        with self.open_sync(mode, *args, **kwargs) as raw:
+            writing = any(c in mode for c in "wax")
+            yield FileHandle(raw, self.hash_method if writing else None)
 
     def exists_sync(self) -> bool:
         """Whether the file exists."""
         fs, inner = filesystem(self.path)
         return bool(fs.exists(inner))
 
-    async def exists(self) -> bool:
-        """Whether the file exists."""
-        return self.exists_sync()
-
-    def download_sync(self, local_path: str | Path | None = None) -> str:
-        """A local path with the file's content: the file itself when it is local and no
-        `local_path` is asked for, else a copy at `local_path` (or a new temporary path)."""
-        if local_path is None and is_local(self.path):
-            fs, inner = filesystem(self.path)
-            return str(inner)
-        target = Path(local_path) if local_path is not None else Path(new_path(self.name))
+    def _copy(self, fs: Any, inner: str, target: Path) -> Path:
         if target.is_dir():
             target = target / (self.name or "file")
         target.parent.mkdir(parents=True, exist_ok=True)
-        fs, inner = filesystem(self.path)
         if is_local(self.path):
             shutil.copyfile(inner, target)
         else:
             fs.get_file(inner, str(target))
-        return str(target)
-
-    async def download(self, local_path: str | Path | None = None) -> str:
-        """The async form of `download_sync`."""
-        return self.download_sync(local_path)
+        return target
