@@ -12,6 +12,7 @@ import inspect
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,15 @@ import blake3
 
 from .._errors import MissingExtraError, StoreError
 
-__all__ = ["FsspecStore", "LocalStore", "ObjectInfo", "Store", "open_store", "safe_name"]
+__all__ = [
+    "FsspecStore",
+    "LocalStore",
+    "ObjectInfo",
+    "Store",
+    "local_root",
+    "open_store",
+    "safe_name",
+]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -74,6 +83,15 @@ class Store(Protocol):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under `prefix`."""
 
+    def info(self, path: str) -> ObjectInfo | None:
+        """The object's size and modification time, or `None` if there is none."""
+
+    def put_file(self, path: str, local: str) -> None:
+        """Write the object from a local file (atomically; replaces any object there)."""
+
+    def get_file(self, path: str, local: str) -> bool:
+        """Copy the object to a local file; `False` if there is none."""
+
 
 class LocalStore:
     """A folder on a local file system, written with plain `os` calls."""
@@ -122,6 +140,41 @@ class LocalStore:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+
+    def info(self, path: str) -> ObjectInfo | None:
+        try:
+            st = os.stat(self._path(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return ObjectInfo(path, st.st_size, st.st_mtime)
+
+    def put_file(self, path: str, local: str) -> None:
+        target = self._path(path)
+        folder, name = os.path.split(target)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            shutil.copyfile(local, tmp)  # the kernel's copy (copy_file_range, sendfile)
+            os.replace(tmp, target)
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+    def get_file(self, path: str, local: str) -> bool:
+        try:
+            shutil.copyfile(self._path(path), local)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
+
+    def touch(self, path: str) -> None:
+        """Set the object's modification time to now."""
+        try:
+            os.utime(self._path(path))
+        except FileNotFoundError:
+            pass
 
     def size(self, path: str) -> int | None:
         """The object's size in bytes, or `None` if there is none."""
@@ -286,10 +339,34 @@ class FsspecStore:
             return
         cut = len(self.root) + 1
         for full, info in found.items():
-            mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0.0
-            if hasattr(mtime, "timestamp"):
-                mtime = mtime.timestamp()
-            yield ObjectInfo(full[cut:], int(info.get("size") or 0), float(mtime))
+            yield ObjectInfo(full[cut:], int(info.get("size") or 0), _mtime(info))
+
+    @_transport
+    def info(self, path: str) -> ObjectInfo | None:
+        try:
+            info = self.fs.info(self._path(path))
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(path, int(info.get("size") or 0), _mtime(info))
+
+    @_transport
+    def put_file(self, path: str, local: str) -> None:
+        self.fs.put_file(local, self._path(path))  # one PUT, or a multipart upload
+
+    @_transport
+    def get_file(self, path: str, local: str) -> bool:
+        try:
+            self.fs.get_file(self._path(path), local)
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def _mtime(info: dict[str, Any]) -> float:
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0.0
+    if hasattr(mtime, "timestamp"):
+        mtime = mtime.timestamp()
+    return float(mtime)
 
 
 # fsspec's file-system packages that a flytelite extra installs.
@@ -332,11 +409,19 @@ def _is_precondition_failure(exc: OSError) -> bool:
     return "PreconditionFailed" in text or "If-None-Match" in text or "412" in text
 
 
+def local_root(url: str) -> str | None:
+    """The folder of a local cache URL (a path or `file://`), or `None` for other stores."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return unquote(parsed.path)
+    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
+        return url
+    return None
+
+
 def open_store(url: str, storage_options: dict[str, Any] | None = None) -> Store:
     """The store for `url`: local paths and `file://` URLs use plain `os` calls."""
-    parsed = urlparse(url)
-    if parsed.scheme in ("", "file") or (len(parsed.scheme) == 1 and os.name == "nt"):
-        if parsed.scheme == "file":
-            return LocalStore(unquote(parsed.path))
-        return LocalStore(url)
+    root = local_root(url)
+    if root is not None:
+        return LocalStore(root)
     return FsspecStore(url, storage_options)
