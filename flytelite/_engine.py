@@ -177,7 +177,7 @@ class Engine:
         self._thread_slots = asyncio.Semaphore(self.max_threads)
         self._threads = anyio.CapacityLimiter(math.inf)
         async with AsyncCatalogClient(self.catalog, self.catalog_config) as client:
-            self._memo = RunCatalog(client, run_id=self.run_id)
+            self._memo = RunCatalog(client, run_id=self.run_id, notes=self.report.notes)
             try:
                 yield
             finally:

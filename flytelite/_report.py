@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -88,7 +89,21 @@ class RunObserver(Protocol):
 
 
 class Report(list[ReportRow]):
-    """The rows of a run, in the order the calls started; `str()` is a summary table."""
+    """The rows of a run, in the order the calls started; `str()` is a summary table.
+
+    Attributes:
+        notes: What the run wants its reader to know beside the rows (a read-only
+            cache, a `serialize` that could not be honoured), once each.
+    """
+
+    def __init__(self, rows: Iterable[ReportRow] = ()) -> None:
+        super().__init__(rows)
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        """Add a note, unless it is there already."""
+        if text not in self.notes:
+            self.notes.append(text)
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """One plain dict per call, for tools (JSON-ready)."""
@@ -143,6 +158,9 @@ class Report(list[ReportRow]):
             rest = sum(reasons.values()) - sum(count for _, count in shown)
             if rest:
                 out.append(f"  {rest:>6}  (other reasons)")
+        if self.notes:
+            out.append("")
+            out.extend(f"note: {text}" for text in self.notes)
         return "\n".join(out)
 
     def miss_reasons(self) -> Counter[str]:
