@@ -117,7 +117,7 @@ class _Located:
         return (type(self), (self._source,))
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._source == self._source  # type: ignore[attr-defined]
+        return type(other) is type(self) and other._source == self._source
 
     def __hash__(self) -> int:
         return hash((type(self), self._source))
@@ -166,7 +166,7 @@ class File(_Located):
             fs, path = _fs(self._source)
             opened: IO[Any] = fs.open(path, mode)
             return opened
-        return open(self.path, mode)  # noqa: SIM115 (the caller closes it)
+        return open(self.path, mode)
 
     def read_bytes(self) -> bytes:
         """The file's contents."""

@@ -269,7 +269,9 @@ _MODES = ("read-write", "read-only")
 def _mode(option: str, value: str) -> bool:
     """Whether a cache mode is read-only; anything but the two modes is a `ValueError`."""
     if value not in _MODES:
-        raise ValueError(f"{option}={value!r} is not a cache mode; give 'read-write' or 'read-only'.")
+        raise ValueError(
+            f"{option}={value!r} is not a cache mode; give 'read-write' or 'read-only'."
+        )
     return value == "read-only"
 
 
@@ -287,9 +289,7 @@ def open_catalog(options: RunOptions) -> Any:
     shared_url = options.shared_cache_url or env("FLYTELITE_CACHE_SHARED_URL")
     shared = None
     if shared_url:
-        shared_mode = (
-            options.shared_cache_mode or env("FLYTELITE_CACHE_SHARED_MODE") or "read-only"
-        )
+        shared_mode = options.shared_cache_mode or env("FLYTELITE_CACHE_SHARED_MODE") or "read-only"
         remote = options.storage_options if "://" in shared_url else None
         shared = FsspecCatalog(
             shared_url,

@@ -133,7 +133,9 @@ class StatCache:
         if db is None:
             return None
         try:
-            row = db.execute("SELECT digest, size FROM digests WHERE ident = ?", (ident,)).fetchone()
+            row = db.execute(
+                "SELECT digest, size FROM digests WHERE ident = ?", (ident,)
+            ).fetchone()
         except Exception:
             return None
         return None if row is None else (str(row[0]), int(row[1]))

@@ -205,7 +205,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     if args.dry_run:
         now = time.time()
         for e in plan.entries:
-            print(f"{e.task}/{e.key[:16]}  {_size(e.size)}  last used {_age(now - plan.last_used[e.path])} ago")
+            unused = _age(now - plan.last_used[e.path])
+            print(f"{e.task}/{e.key[:16]}  {_size(e.size)}  last used {unused} ago")
     print(
         f"{verb} {len(plan.entries)} entries{which} and {len(plan.blobs)} blobs "
         f"({_size(plan.freed)}) from {cache.catalog.url}; "

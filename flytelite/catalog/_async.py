@@ -25,7 +25,6 @@ from ._entry import Entry, EntryProblem, Pickled, dump_outputs, load_outputs
 from ._explain import MissExplainer
 from ._keeper import LeaseKeeper
 from ._key import Key
-from ._prune import parse_size, prune
 from ._messages import (
     DownloadFuture,
     DownloadRequest,
@@ -34,6 +33,7 @@ from ._messages import (
     UploadRequest,
     UploadResult,
 )
+from ._prune import parse_size, prune
 from ._queue import QueueConfig, WorkQueue
 from ._reasons import MissKind, MissReason, unreadable
 from ._reservation import Reservation, ReservationStatus
@@ -150,6 +150,7 @@ class AsyncCatalogClient:
             and _inherits(client, "get", "inspect", "put", "update")
             and _inherits(client, "put_pickled", "update_pickled")
             and isinstance(client.store, LocalStore)
+            and client.shared is None  # a local miss is looked up in the shared layer
             and self.config.inline_io_below > 0
         ):
             self._inline = (client, client.store)

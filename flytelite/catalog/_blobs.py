@@ -110,12 +110,23 @@ class Blobs:
         store: Where the blobs live.
         local: The machine-local folder (`restored/` copies of file outputs).
         memo: The stat memo: file digests, and the restored copies' digests.
+        writable: Whether a damaged blob may be removed when it is found, so that
+            the next writer of its bytes stores them again (writers skip blobs
+            that are present).
     """
 
-    def __init__(self, store: Store, local: Path, memo: StatCache) -> None:
+    def __init__(
+        self, store: Store, local: Path, memo: StatCache, *, writable: bool = True
+    ) -> None:
         self.store = store
         self.local = local
         self.memo = memo
+        self.writable = writable
+
+    def _damaged(self, digest: str) -> BlobProblem:
+        if self.writable:
+            self.store.delete(_path(digest))
+        return BlobProblem(f"blob {digest[:12]} damaged")
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -125,9 +136,7 @@ class Blobs:
         for source in sources:
             if source.kind in ("pickle", "buffer"):
                 data = source.value
-                digest = _digest(data)
-                self._put(digest, len(data), lambda p, d=data: self.store.write(p, [d], exclusive=False))
-                refs.append(BlobRef(source.kind, digest, len(data)))
+                refs.append(BlobRef(source.kind, self._put_bytes(data), len(data)))
             elif source.kind == "file":
                 f: File = source.value
                 digest, size = self._put_file(f.path)
@@ -139,12 +148,13 @@ class Blobs:
                 for rel, digest, size, _ in files:
                     self._put_file(os.path.join(root, rel), (digest, size))
                 manifest = manifest_bytes(files)
-                digest = _digest(manifest)
-                self._put(
-                    digest, len(manifest), lambda p, m=manifest: self.store.write(p, [m], exclusive=False)
-                )
-                refs.append(BlobRef("dir", digest, len(manifest), d.name))
+                refs.append(BlobRef("dir", self._put_bytes(manifest), len(manifest), d.name))
         return refs
+
+    def _put_bytes(self, data: bytes | memoryview) -> str:
+        digest = _digest(data)
+        self._put(digest, len(data), lambda p: self.store.write(p, [data], exclusive=False))
+        return digest
 
     def _put_file(self, local: str, known: tuple[str, int] | None = None) -> tuple[str, int]:
         digest, size = known or self.memo.file(local)
@@ -180,7 +190,7 @@ class Blobs:
         if data is None:
             raise BlobProblem(f"blob {ref.digest[:12]} missing")
         if len(data) != ref.size or _digest(data) != ref.digest:
-            raise BlobProblem(f"blob {ref.digest[:12]} damaged")
+            raise self._damaged(ref.digest)
         return data
 
     def restore_file(self, ref: BlobRef) -> File:
@@ -224,7 +234,7 @@ class Blobs:
                 raise BlobProblem(f"blob {digest[:12]} missing")
             found = _file_digest(tmp)
             if found != (digest, size):
-                raise BlobProblem(f"blob {digest[:12]} damaged")
+                raise self._damaged(digest)
             os.replace(tmp, target)
         finally:
             try:

@@ -124,9 +124,11 @@ class FsspecCatalog:
         self._secret = secret.encode() if isinstance(secret, str) else secret
         self.local_dir = _local_folder(url, read_only)
         self.stat_cache = StatCache(self.local_dir)
-        self.blobs = Blobs(self.store, self.local_dir, self.stat_cache)
+        self.blobs = Blobs(self.store, self.local_dir, self.stat_cache, writable=not read_only)
         if shared is not None:  # one machine-local folder for both layers
-            shared.blobs = Blobs(shared.store, self.local_dir, self.stat_cache)
+            shared.blobs = Blobs(
+                shared.store, self.local_dir, self.stat_cache, writable=not shared.read_only
+            )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"

@@ -216,8 +216,8 @@ def gc(catalog: FsspecCatalog, *, dry_run: bool = False, now: float | None = Non
         if now - expires > LEASE_AGE_S:
             result.leases.append(folder)
             if not dry_run:
-                for path in paths:
-                    store.delete(path)
+                for lease in paths:
+                    store.delete(lease)
     blobs = {d: (size, mtime) for d, size, mtime in catalog.blobs.listing()}
     entries = list(catalog.entries())
     if blobs:
