@@ -36,10 +36,10 @@ def _is_url(text: str) -> bool:
     return bool(sep) and len(head) > 1 and head.replace("+", "").replace("-", "").isalnum()
 
 
-def _fs(url: str) -> tuple[Any, str]:
+def _fs(url: str, options: dict[str, Any] | None) -> tuple[Any, str]:
     import fsspec  # lazily: only remote files need it
 
-    fs, path = fsspec.core.url_to_fs(url)
+    fs, path = fsspec.core.url_to_fs(url, **(options or {}))
     return fs, path
 
 
@@ -85,8 +85,14 @@ def _from_cache(index: int) -> Any:
 class _Located:
     """What File and Dir share: where they are, and equality by that place."""
 
-    def __init__(self, path_or_url: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path_or_url: str | os.PathLike[str],
+        *,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
         self._source = os.fspath(path_or_url)
+        self._options = storage_options
 
     @property
     def source(self) -> str:
@@ -114,7 +120,7 @@ class _Located:
         collect = hooks.collect
         if collect is not None:  # pickled into a cache entry: stored as blobs
             return (_from_cache, (collect(self),))
-        return (type(self), (self._source,))
+        return (type(self), (self._source,), {"_options": self._options})
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other._source == self._source
@@ -131,6 +137,8 @@ class File(_Located):
 
     Args:
         path_or_url: A local path or a URL (`s3://bucket/data.csv`).
+        storage_options: fsspec options for a URL's file system (credentials,
+            `endpoint_url`, ...). Not part of the key.
     """
 
     @classmethod
@@ -153,7 +161,7 @@ class File(_Located):
         digest = self.digest()
         target = local_dir(None) / "downloads" / digest / self.name
         if not target.exists():
-            fs, path = _fs(self._source)
+            fs, path = _fs(self._source, self._options)
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             fs.get_file(path, str(tmp))
@@ -163,7 +171,7 @@ class File(_Located):
     def open(self, mode: str = "rb") -> IO[Any]:
         """Open the file (remote files are streamed, not downloaded)."""
         if self.remote:
-            fs, path = _fs(self._source)
+            fs, path = _fs(self._source, self._options)
             opened: IO[Any] = fs.open(path, mode)
             return opened
         return open(self.path, mode)
@@ -181,7 +189,7 @@ class File(_Located):
             OSError: the file cannot be read.
         """
         if self.remote:
-            fs, path = _fs(self._source)
+            fs, path = _fs(self._source, self._options)
             return _remote_digest(fs, path, fs.info(path))[0]
         return digest_file(self.path)[0]
 
@@ -210,7 +218,7 @@ def dir_manifest(d: Dir) -> list[tuple[str, str, int, bool]]:
     """`(relative path, blake3, size, executable)` of every file of a Dir, sorted."""
     out: list[tuple[str, str, int, bool]] = []
     if d.remote:
-        fs, root = _fs(d.source)
+        fs, root = _fs(d.source, d._options)
         root = root.rstrip("/")
         for full, info in sorted(fs.find(root, detail=True).items()):
             if info.get("type", "file") != "file":
@@ -230,6 +238,7 @@ class Dir(_Located):
 
     Args:
         path_or_url: A local path or a URL (`s3://bucket/images/`).
+        storage_options: fsspec options for a URL's file system. Not part of the key.
     """
 
     @classmethod
@@ -251,7 +260,7 @@ class Dir(_Located):
             return self._source.removeprefix("file://")
         target = local_dir(None) / "downloads" / self.digest() / self.name
         if not target.exists():
-            fs, root = _fs(self._source)
+            fs, root = _fs(self._source, self._options)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             tmp.mkdir(parents=True, exist_ok=True)
             for rel in self.files():
@@ -264,7 +273,7 @@ class Dir(_Located):
     def files(self) -> list[str]:
         """The relative (`/`-separated) paths of the folder's files, sorted."""
         if self.remote:
-            fs, root = _fs(self._source)
+            fs, root = _fs(self._source, self._options)
             root = root.rstrip("/")
             return sorted(
                 full[len(root) + 1 :]
@@ -276,7 +285,8 @@ class Dir(_Located):
     def file(self, relative: str) -> File:
         """The File at `relative` inside the folder."""
         sep = "/" if self.remote else os.sep
-        return File(self._source.rstrip("/" + os.sep) + sep + relative.replace("/", sep))
+        path = self._source.rstrip("/" + os.sep) + sep + relative.replace("/", sep)
+        return File(path, storage_options=self._options)
 
     def digest(self) -> str:
         """blake3 (hex) of the folder's manifest: what keys it as an input."""

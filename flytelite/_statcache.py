@@ -99,6 +99,13 @@ class StatCache:
         self._local = threading.local()
         self._broken = False
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent to process and Dask workers with the catalog: connections stay here.
+        return {"folder": self.folder, "writable": self.writable}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["folder"], writable=state["writable"])  # type: ignore[misc]
+
     def _db(self) -> Any:
         db = getattr(self._local, "db", None)
         if db is not None or self._broken:

@@ -117,3 +117,28 @@ def test_a_read_only_run_with_layers_writes_neither(
     assert run(features, 5).report[0].cache is fl.CacheStatus.MISS
     assert objects(url, options) == shared_before
     assert not local.exists()
+
+
+@env.task(cache=True, cache_version="1")
+def checksum(f: fl.File) -> int:
+    executed.append(f.name)
+    return sum(f.read_bytes())
+
+
+def test_a_file_on_s3_is_keyed_by_its_content(s3_cache: dict[str, Any], tmp_path: Path) -> None:
+    import fsspec
+
+    url, options = s3_cache["url"], s3_cache["storage_options"]
+    bucket = url.split("/")[2]
+    fs = fsspec.filesystem("s3", **options)
+    fs.pipe_file(f"{bucket}/in/a.bin", b"\x01\x02\x03")
+    fs.pipe_file(f"{bucket}/in/same.bin", b"\x01\x02\x03")
+    remote = fl.File(f"s3://{bucket}/in/a.bin", storage_options=options)
+    assert fl.run(checksum, remote).outputs == 6
+    again = fl.run(checksum, fl.File(f"s3://{bucket}/in/same.bin", storage_options=options))
+    assert again.report[0].cache is fl.CacheStatus.HIT  # same bytes, another object
+    fs.pipe_file(f"{bucket}/in/a.bin", b"\x05")
+    changed = fl.run(checksum, remote)
+    assert changed.report[0].cache is fl.CacheStatus.POPULATED and changed.outputs == 5
+    assert executed == ["a.bin", "a.bin"]
+    assert Path(remote.path).read_bytes() == b"\x05"  # downloaded on demand
