@@ -275,6 +275,15 @@ def _mode(option: str, value: str) -> bool:
     return value == "read-only"
 
 
+def _setting(given: str | None, option: str, variable: str, default: str) -> bool:
+    """Whether the cache mode of run option `option`, else of `variable`, is read-only."""
+    import os
+
+    if given is not None:
+        return _mode(option, given)
+    return _mode(variable, os.environ.get(variable) or default)
+
+
 def open_catalog(options: RunOptions) -> Any:
     """The run's catalog: the cache (read-only if asked), and a shared one behind it."""
     import os
@@ -282,20 +291,18 @@ def open_catalog(options: RunOptions) -> Any:
     from .catalog import FsspecCatalog, default_cache_url
 
     url = options.cache_url or default_cache_url()
-    env = os.environ.get
-    read_only = _mode(
-        "FLYTELITE_CACHE_MODE", options.cache_mode or env("FLYTELITE_CACHE_MODE") or "read-write"
-    )
-    shared_url = options.shared_cache_url or env("FLYTELITE_CACHE_SHARED_URL")
+    read_only = _setting(options.cache_mode, "cache_mode", "FLYTELITE_CACHE_MODE", "read-write")
+    shared_url = options.shared_cache_url or os.environ.get("FLYTELITE_CACHE_SHARED_URL")
     shared = None
     if shared_url:
-        shared_mode = options.shared_cache_mode or env("FLYTELITE_CACHE_SHARED_MODE") or "read-only"
         remote = options.storage_options if "://" in shared_url else None
-        shared = FsspecCatalog(
-            shared_url,
-            remote,
-            read_only=read_only or _mode("FLYTELITE_CACHE_SHARED_MODE", shared_mode),
+        shared_read_only = _setting(
+            options.shared_cache_mode,
+            "shared_cache_mode",
+            "FLYTELITE_CACHE_SHARED_MODE",
+            "read-only",
         )
+        shared = FsspecCatalog(shared_url, remote, read_only=read_only or shared_read_only)
     local_options = options.storage_options if "://" in url else None
     return FsspecCatalog(url, local_options, read_only=read_only, shared=shared)
 

@@ -142,3 +142,19 @@ def test_a_file_on_s3_is_keyed_by_its_content(s3_cache: dict[str, Any], tmp_path
     assert changed.report[0].cache is fl.CacheStatus.POPULATED and changed.outputs == 5
     assert executed == ["a.bin", "a.bin"]
     assert Path(remote.path).read_bytes() == b"\x05"  # downloaded on demand
+
+
+def test_a_damaged_local_copy_is_replaced_from_the_shared_cache(
+    s3_cache: dict[str, Any], tmp_path: Path
+) -> None:
+    url, options = s3_cache["url"], s3_cache["storage_options"]
+    fl.run(features, 6, cache_url=url, storage_options=options)
+    local = tmp_path / "laptop"
+    laptop = fl.with_runcontext(cache_url=str(local), shared_cache_url=url, storage_options=options)
+    assert laptop.run(features, 6).report[0].cache is fl.CacheStatus.HIT
+    (entry,) = (local / "v1" / "layers.features").iterdir()
+    entry.write_bytes(entry.read_bytes()[:-5])  # torn
+    executed.clear()
+    again = laptop.run(features, 6)
+    assert again.report[0].cache is fl.CacheStatus.HIT and executed == []
+    assert fl.run(features, 6, cache_url=str(local)).report[0].cache is fl.CacheStatus.HIT

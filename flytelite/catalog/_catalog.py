@@ -141,8 +141,14 @@ class FsspecCatalog:
         """The checked entry (outputs not loaded), the problem with it, or `None`."""
         data = self.store.read(self.entry_path(key))
         if data is None:
-            return None if self.shared is None else self._from_shared(key)
-        return self._decode(data, key)
+            return None if self.shared is None else self._from_shared(key, replace=False)
+        found = self._decode(data, key)
+        if isinstance(found, EntryProblem) and self.shared is not None:
+            # Damaged or refused here: the shared layer's copy, if good, replaces it.
+            shared = self._from_shared(key, replace=True)
+            if isinstance(shared, Entry):
+                return shared
+        return found
 
     def _decode(self, data: bytes, key: Key) -> Entry | EntryProblem:
         try:
@@ -150,8 +156,9 @@ class FsspecCatalog:
         except EntryProblem as problem:
             return problem
 
-    def _from_shared(self, key: Key) -> Entry | EntryProblem | None:
-        """The shared layer's entry, copied here (its blobs first) unless read-only."""
+    def _from_shared(self, key: Key, *, replace: bool) -> Entry | EntryProblem | None:
+        """The shared layer's entry, copied here (its blobs first) unless read-only;
+        with `replace`, over the (unusable) entry here."""
         shared = self.shared
         assert shared is not None
         data = shared.store.read(shared.entry_path(key))
@@ -162,7 +169,7 @@ class FsspecCatalog:
             return found
         try:
             self._copy_blobs(found.refs, shared.blobs)
-            self.store.write(self.entry_path(key), [data], exclusive=True)
+            self.store.write(self.entry_path(key), [data], exclusive=not replace)
         except (OSError, EntryProblem):
             return found  # served from the shared layer; copied next time
         return self._decode(data, key)
