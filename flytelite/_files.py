@@ -17,16 +17,18 @@ for a location the task treats as a name, a File for data the task reads.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import blake3
 
 from ._statcache import digest_file, digest_stream, local_dir
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["Dir", "File", "dir_manifest", "hooks", "manifest_bytes"]
 
@@ -94,6 +96,22 @@ class _Located:
         self._source = os.fspath(path_or_url)
         self._options = storage_options
 
+    @classmethod
+    def from_local(cls, path: str | os.PathLike[str]) -> Self:
+        """The File (Dir) of an existing local file (folder), by its absolute path.
+
+        Raises:
+            FileNotFoundError: (File) there is no file at `path`.
+            NotADirectoryError: (Dir) there is no folder at `path`.
+        """
+        resolved = Path(path).expanduser().absolute()
+        cls._check_local(resolved)
+        return cls(resolved)
+
+    @staticmethod
+    def _check_local(path: Path) -> None:
+        raise NotImplementedError
+
     @property
     def source(self) -> str:
         """The path or URL it was made from."""
@@ -141,17 +159,10 @@ class File(_Located):
             `endpoint_url`, ...). Not part of the key.
     """
 
-    @classmethod
-    def from_local(cls, path: str | os.PathLike[str]) -> File:
-        """The File of an existing local file.
-
-        Raises:
-            FileNotFoundError: there is no file at `path`.
-        """
-        resolved = Path(path).expanduser().absolute()
-        if not resolved.is_file():
-            raise FileNotFoundError(f"fl.File.from_local: no file at {str(resolved)!r}")
-        return cls(resolved)
+    @staticmethod
+    def _check_local(path: Path) -> None:
+        if not path.is_file():
+            raise FileNotFoundError(f"fl.File.from_local: no file at {str(path)!r}")
 
     @property
     def path(self) -> str:
@@ -199,6 +210,8 @@ class File(_Located):
 
 def manifest_bytes(files: list[tuple[str, str, int, bool]]) -> bytes:
     """The canonical manifest of a Dir: `[relative path, blake3, size, executable]`, sorted."""
+    import json  # lazily: `import flytelite` stays lean
+
     return json.dumps(
         {"format": 1, "files": [list(f) for f in sorted(files)]}, separators=(",", ":")
     ).encode()
@@ -241,17 +254,10 @@ class Dir(_Located):
         storage_options: fsspec options for a URL's file system. Not part of the key.
     """
 
-    @classmethod
-    def from_local(cls, path: str | os.PathLike[str]) -> Dir:
-        """The Dir of an existing local folder.
-
-        Raises:
-            NotADirectoryError: there is no folder at `path`.
-        """
-        resolved = Path(path).expanduser().absolute()
-        if not resolved.is_dir():
-            raise NotADirectoryError(f"fl.Dir.from_local: no folder at {str(resolved)!r}")
-        return cls(resolved)
+    @staticmethod
+    def _check_local(path: Path) -> None:
+        if not path.is_dir():
+            raise NotADirectoryError(f"fl.Dir.from_local: no folder at {str(path)!r}")
 
     @property
     def path(self) -> str:

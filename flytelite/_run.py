@@ -137,16 +137,7 @@ class _RunFunction:
             RunCancelled: (`fl.run.aio`) the run was cancelled; `.report` has its calls so far.
             RunContextError: called inside a run, or `fl.run` inside a running event loop.
         """
-        given = _given(
-            cache_url,
-            storage_options,
-            catalog_config,
-            executor,
-            progress,
-            cache_mode,
-            shared_cache_url,
-            shared_cache_mode,
-        )
+        given = _given(locals())
         return _run_blocking(_options(task, given), task, args, kwargs)
 
     async def aio(
@@ -165,16 +156,7 @@ class _RunFunction:
         **kwargs: Any,
     ) -> Run:
         """The awaitable form of `fl.run`."""
-        given = _given(
-            cache_url,
-            storage_options,
-            catalog_config,
-            executor,
-            progress,
-            cache_mode,
-            shared_cache_url,
-            shared_cache_mode,
-        )
+        given = _given(locals())
         return await _run_async(_options(task, given), task, args, kwargs)
 
 
@@ -241,8 +223,9 @@ def with_runcontext(
     )
 
 
-def _given(*values: Any) -> dict[str, Any]:
-    return {n: v for n, v in zip(_OPTION_NAMES, values) if v is not _UNSET}
+def _given(scope: dict[str, Any]) -> dict[str, Any]:
+    """The options given to `fl.run` (`scope`: its locals), by name."""
+    return {n: scope[n] for n in _OPTION_NAMES if scope[n] is not _UNSET}
 
 
 def _options(task: Any, given: dict[str, Any]) -> RunOptions:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ import blake3
 
 from .._files import Dir, File, dir_manifest, manifest_bytes
 from .._statcache import StatCache
-from ._store import LocalStore, Store
+from ._store import LocalStore, Store, temp_beside
 
 __all__ = ["GRACE_S", "BlobProblem", "BlobRef", "Blobs", "Source"]
 
@@ -226,21 +225,13 @@ class Blobs:
                 return  # restored before and not changed since: a `stat`
         except OSError:
             pass
-        folder = os.path.dirname(target)
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
-        try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with temp_beside(target) as tmp:
             if not self.store.get_file(_path(digest), tmp):
                 raise BlobProblem(f"blob {digest[:12]} missing")
-            found = _file_digest(tmp)
-            if found != (digest, size):
+            if _file_digest(tmp) != (digest, size):
                 raise self._damaged(digest)
             os.replace(tmp, target)
-        finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
         st = os.stat(target)
         # Our own fresh copy: remembered at once (we know what we wrote).
         self.memo.put(

@@ -7,6 +7,7 @@ writes create only if absent (the first writer wins).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
@@ -31,6 +32,7 @@ __all__ = [
     "local_root",
     "open_store",
     "safe_name",
+    "temp_beside",
 ]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -93,6 +95,21 @@ class Store(Protocol):
         """Copy the object to a local file; `False` if there is none."""
 
 
+@contextlib.contextmanager
+def temp_beside(target: str) -> Iterator[str]:
+    """A temporary path in `target`'s folder (to write, then move into place); removed
+    afterwards if it is still there. Names end in `.tmp`: listings skip them."""
+    folder, name = os.path.split(target)
+    tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+    try:
+        yield tmp
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
 class LocalStore:
     """A folder on a local file system, written with plain `os` calls."""
 
@@ -150,17 +167,10 @@ class LocalStore:
 
     def put_file(self, path: str, local: str) -> None:
         target = self._path(path)
-        folder, name = os.path.split(target)
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
-        try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with temp_beside(target) as tmp:
             shutil.copyfile(local, tmp)  # the kernel's copy (copy_file_range, sendfile)
             os.replace(tmp, target)
-        finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
 
     def get_file(self, path: str, local: str) -> bool:
         try:
