@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,26 @@ def test_a_damaged_local_copy_is_replaced_from_the_shared_cache(
     again = laptop.run(features, 6)
     assert again.report[0].cache is fl.CacheStatus.HIT and executed == []
     assert fl.run(features, 6, cache_url=str(local)).report[0].cache is fl.CacheStatus.HIT
+
+
+def test_last_use_and_pruning_on_s3(
+    s3_cache: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flytelite.cli import main
+
+    url, options = s3_cache["url"], s3_cache["storage_options"]
+    run = fl.with_runcontext(cache_url=url, storage_options=options).run
+    for n in (10, 11, 12):
+        run(features, n)
+    assert not any(p.startswith("usage/") for p in objects(url, options))
+    assert run(features, 10).report[0].cache is fl.CacheStatus.HIT  # the most recently used
+    assert sum(p.startswith("usage/") for p in objects(url, options)) == 1  # one batch
+
+    cli = ["--cache-url", url, "--storage-options", json.dumps(options)]
+    blob = max(size for p, size in objects(url, options).items() if p.startswith("blobs/"))
+    assert main(["cache", "prune", "--max-size", str(blob + 10_000), *cli]) == 0
+    assert capsys.readouterr().out.startswith("removed 2 entries")
+    executed.clear()
+    for n in (10, 11, 12):
+        run(features, n)
+    assert executed == ["features 11", "features 12"]

@@ -207,8 +207,9 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         for e in plan.entries:
             unused = _age(now - plan.last_used[e.path])
             print(f"{e.task}/{e.key[:16]}  {_size(e.size)}  last used {unused} ago")
+    later = f", {len(plan.deferred)} more blobs within the hour" if plan.deferred else ""
     print(
-        f"{verb} {len(plan.entries)} entries{which} and {len(plan.blobs)} blobs "
+        f"{verb} {len(plan.entries)} entries{which} and {len(plan.blobs)} blobs{later} "
         f"({_size(plan.freed)}) from {cache.catalog.url}; "
         f"{_size(plan.size_after)} {'would remain' if args.dry_run else 'remain'}"
     )

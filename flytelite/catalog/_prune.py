@@ -7,7 +7,9 @@ blobs that no remaining entry refers to. `gc` removes what killed processes
 leave behind (temporary files, long-expired leases) and every unreferenced
 blob. Both obey the blob grace period (`_blobs.GRACE_S`): a blob written or
 refreshed recently may be about to be referred to by an entry being written,
-and is left for a later run.
+and is left for a later prune or gc. For the size bound such a blob counts as
+freed once no entry refers to it (`PrunePlan.deferred`): evicting more entries
+would free nothing sooner.
 
 An entry's last use is the later of its write and its newest last-use record
 (`_usage`). Sizes count entries and blobs, each blob once however many entries
@@ -74,6 +76,9 @@ class PrunePlan:
 
     entries: list[StoredEntry] = field(default_factory=list)
     blobs: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    """Blobs no entry refers to any more, too recent to remove yet (a later prune or gc
+    removes them); counted as freed."""
     freed: int = 0
     size_before: int = 0
     size_after: int = 0
@@ -118,28 +123,30 @@ def plan_prune(
     total = sum(e.size for e in entries) + sum(size for size, _ in blobs.values())
     plan = PrunePlan(size_before=total, last_used=last)
 
-    def collectable(digest: str) -> bool:
-        return digest in blobs and count[digest] <= 0 and now - blobs[digest][1] > GRACE_S
+    def release(digest: str) -> int:
+        """A blob no entry refers to is removed now, or once its grace period is over."""
+        if digest not in blobs or count[digest] > 0:
+            return 0
+        size, mtime = blobs[digest]
+        (plan.blobs if now - mtime > GRACE_S else plan.deferred).append(digest)
+        return size
 
+    released = 0
     if max_size is not None:  # blobs nobody refers to go before any entry
-        for digest in blobs:
-            if collectable(digest):
-                plan.blobs.append(digest)
-                total -= blobs[digest][0]
+        released = sum(release(digest) for digest in blobs)
     pool = list(entries if candidates is None else candidates)
     if older_than is not None:
         pool = [e for e in pool if now - last[e.path] > older_than]
     pool.sort(key=lambda e: last[e.path])
     for e in pool:
-        if max_size is not None and total <= max_size:
+        if max_size is not None and total - released <= max_size:
             break
         plan.entries.append(e)
         total -= e.size
         for digest in refs.get(e.path, ()):
             count[digest] -= 1
-            if collectable(digest):
-                plan.blobs.append(digest)
-                total -= blobs[digest][0]
+            released += release(digest)
+    total -= released
     plan.size_after = total
     plan.freed = plan.size_before - total
     return plan
