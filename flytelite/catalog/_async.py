@@ -63,8 +63,8 @@ class CatalogConfig:
         breaker: When the run stops contacting a store that keeps failing, and
             for how long (calls meanwhile report `LOOKUP_FAILURE` /
             `PUT_FAILURE` at once).
-        max_size: Bound the cache: when the client closes (a run ends), least
-            recently used entries are pruned until the cache is under this size
+        max_size: Bound the cache: when the client closes (a run that wrote
+            ends), least recently used entries are pruned until the cache is under this size
             (bytes, or text such as `"10GB"`). `fl.run` takes
             `FLYTELITE_CACHE_MAX_SIZE` when the config leaves it unset. Not on
             read-only caches.
@@ -188,8 +188,9 @@ class AsyncCatalogClient:
         if not self._started:
             return
         self._flush_index()
-        if self.config.max_size is not None and not self.read_only:
-            # Queued behind this run's last writes and records, off every call's path.
+        if self.config.max_size is not None and not self.read_only and self._writes:
+            # Queued behind this run's last writes and records, off every call's path;
+            # only after a run that wrote (one that did not, did not grow the cache).
             self._flushes.append(
                 self.writer.submit(
                     f"prune:{next(self._unique)}",
