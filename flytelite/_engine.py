@@ -164,6 +164,7 @@ class Engine:
     async def run(self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Run `task` as the root of a run; the caller sets the run context."""
         async with self.session():
+            self._memo.client.prune_on_close = True  # a run's root keeps the size bound
             return await self._call(task, args, kwargs)
 
     @contextlib.asynccontextmanager

@@ -63,8 +63,9 @@ class CatalogConfig:
         breaker: When the run stops contacting a store that keeps failing, and
             for how long (calls meanwhile report `LOOKUP_FAILURE` /
             `PUT_FAILURE` at once).
-        max_size: Bound the cache: when the client closes (a run that wrote
-            ends), least recently used entries are pruned until the cache is under this size
+        max_size: Bound the cache: when a run that wrote ends (its root's
+            client closes, see `AsyncCatalogClient.prune_on_close`), least
+            recently used entries are pruned until the cache is under this size
             (bytes, or text such as `"10GB"`). `fl.run` takes
             `FLYTELITE_CACHE_MAX_SIZE` when the config leaves it unset. Not on
             read-only caches.
@@ -154,6 +155,9 @@ class AsyncCatalogClient:
             and self.config.inline_io_below > 0
         ):
             self._inline = (client, client.store)
+        self.prune_on_close = False
+        """Prune to `CatalogConfig.max_size` in `aclose` (set by `fl.run` for its root
+        session, not for the sessions of bodies shipped to workers)."""
         self.read_only = bool(getattr(client, "read_only", False))
         """Nothing is written: uploads report `MISS`, no index or last-use records."""
         self._tracks_use = isinstance(client, FsspecCatalog) and not self.read_only
@@ -188,7 +192,8 @@ class AsyncCatalogClient:
         if not self._started:
             return
         self._flush_index()
-        if self.config.max_size is not None and not self.read_only and self._writes:
+        bound = self.config.max_size is not None and self.prune_on_close
+        if bound and not self.read_only and self._writes:
             # Queued behind this run's last writes and records, off every call's path;
             # only after a run that wrote (one that did not, did not grow the cache).
             self._flushes.append(
