@@ -213,19 +213,25 @@ class LocalStore:
             return []
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        base = Path(self._path(prefix)) if prefix else self.root
-        if not base.is_dir():
-            return
-        for folder, _dirs, files in os.walk(base):
-            for name in files:
-                if name.endswith(".tmp"):
-                    continue
-                full = Path(folder, name)
+        # `os.scandir` and plain strings: a cache of 100k entries lists in a fraction
+        # of the time that `os.walk` with `pathlib` takes.
+        pending = [(self._path(prefix) if prefix else str(self.root), prefix)]
+        while pending:
+            folder, relative = pending.pop()
+            try:
+                found = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for item in found:
+                name = f"{relative}/{item.name}" if relative else item.name
                 try:
-                    st = full.stat()
+                    if item.is_dir(follow_symlinks=False):
+                        pending.append((item.path, name))
+                    elif not item.name.endswith(".tmp"):
+                        st = item.stat()
+                        yield ObjectInfo(name, st.st_size, st.st_mtime)
                 except FileNotFoundError:
                     continue
-                yield ObjectInfo(full.relative_to(self.root).as_posix(), st.st_size, st.st_mtime)
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
