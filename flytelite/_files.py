@@ -174,7 +174,7 @@ class File(_Located):
         if not target.exists():
             fs, path = _fs(self._source, self._options)
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            tmp = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
             fs.get_file(path, str(tmp))
             os.replace(tmp, target)
         return str(target)
@@ -267,7 +267,7 @@ class Dir(_Located):
         target = local_dir(None) / "downloads" / self.digest() / self.name
         if not target.exists():
             fs, root = _fs(self._source, self._options)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            tmp = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
             tmp.mkdir(parents=True, exist_ok=True)
             for rel in self.files():
                 dest = tmp / rel

@@ -278,3 +278,25 @@ def test_a_read_only_catalog_writes_nothing(cache_dir: Path) -> None:
     catalog.record_use({"v1/x/y": time.time()})
     catalog.add_index_records([])
     assert snapshot(cache_dir) == before
+
+
+def test_gc_removes_restored_copies_of_blobs_that_are_gone(
+    cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    @env.task(cache=True, cache_version="1")
+    def export(folder: str) -> fl.File:
+        path = Path(folder, "export.txt")
+        path.write_text("exported")
+        return fl.File(path)
+
+    fl.run(export, str(tmp_path))
+    (tmp_path / "export.txt").unlink()
+    restored = Path(fl.run(export, str(tmp_path)).outputs.path)
+    main(["cache", "clear"])
+    (blob,) = (cache_dir / "blobs").iterdir()
+    day_ago = time.time() - 86400
+    os.utime(blob, (day_ago, day_ago))
+    capsys.readouterr()
+    out = cli(capsys, "cache", "gc")
+    assert "1 unreferenced blobs" in out and "1 restored copies" in out
+    assert not restored.exists()

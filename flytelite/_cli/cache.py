@@ -224,6 +224,7 @@ def _cmd_gc(args: argparse.Namespace) -> int:
     print(
         f"{verb} {len(found.temp_files)} temporary files, {len(found.leases)} expired leases "
         f"and {len(found.blobs)} unreferenced blobs ({_size(found.freed)}) from {catalog.url}"
+        + (f"; {len(found.restored)} restored copies of them" if found.restored else "")
     )
     return 0
 

@@ -36,7 +36,7 @@ from ._entry import (
 from ._index import IndexRecord, MissIndex, explain_against
 from ._key import Key
 from ._reservation import Reservation, Reservations
-from ._store import Store, local_root, open_store, safe_name
+from ._store import Store, local_root, open_store, safe_name, temp_beside
 from ._usage import UsageLog
 
 __all__ = ["CatalogClient", "FsspecCatalog", "StoredEntry", "default_cache_url"]
@@ -182,14 +182,11 @@ class FsspecCatalog:
             for digest in digests:
                 if self.store.info(f"blobs/{digest}") is not None:
                     continue
-                tmp = self.local_dir / "copying" / digest
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    if not source.store.get_file(f"blobs/{digest}", str(tmp)):
+                (self.local_dir / "copying").mkdir(parents=True, exist_ok=True)
+                with temp_beside(str(self.local_dir / "copying" / digest)) as tmp:
+                    if not source.store.get_file(f"blobs/{digest}", tmp):
                         raise EntryProblem(f"blob {digest[:12]} missing")
-                    self.store.put_file(f"blobs/{digest}", str(tmp))
-                finally:
-                    tmp.unlink(missing_ok=True)
+                    self.store.put_file(f"blobs/{digest}", tmp)
 
     def get(self, key: Key) -> Entry | None:
         found = self.inspect(key)

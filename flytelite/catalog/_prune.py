@@ -190,6 +190,8 @@ class GcResult:
     temp_files: list[str] = field(default_factory=list)
     leases: list[str] = field(default_factory=list)
     blobs: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    """Local copies of file outputs whose blobs are gone (in the cache's local folder)."""
     freed: int = 0
 
 
@@ -235,6 +237,24 @@ def gc(catalog: FsspecCatalog, *, dry_run: bool = False, now: float | None = Non
                 result.freed += size
                 if not dry_run:
                     catalog.blobs.delete(digest)
+    _restored_copies(catalog, set(blobs) - set(result.blobs), result, dry_run)
     if not dry_run:
         _compact_usage(catalog, {e.path for e in entries})
     return result
+
+
+def _restored_copies(
+    catalog: FsspecCatalog, blobs: set[str], result: GcResult, dry_run: bool
+) -> None:
+    """Remove the restored copies (`local/restored/<digest>/`) of blobs no longer stored."""
+    import shutil
+
+    folder = catalog.local_dir / "restored"
+    if not folder.is_dir():
+        return
+    for copy in folder.iterdir():
+        if copy.name in blobs or len(copy.name) != 64:
+            continue
+        result.restored.append(str(copy))
+        if not dry_run:
+            shutil.rmtree(copy, ignore_errors=True)
