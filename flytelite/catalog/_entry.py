@@ -21,7 +21,6 @@ corrupt, foreign or refused object is reported as a problem, never loaded.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import pickle
@@ -319,4 +318,14 @@ def load_outputs(entry: Entry) -> Entry:
         raise EntryProblem(f"unloadable ({type(exc).__name__}: {exc})") from None
     finally:
         hooks.loaded = None
-    return dataclasses.replace(entry, outputs=outputs)
+    return Entry(
+        entry.key,
+        entry.task,
+        entry.cache_version,
+        entry.created_at,
+        entry.producer,
+        entry.payload,
+        outputs,
+        entry.refs,
+        entry.blobs,
+    )
