@@ -169,7 +169,7 @@ class StatCache:
             OSError: the file cannot be read.
         """
         st = os.stat(path)
-        ident = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+        ident = _ident(st)
         found = self.get(ident)
         if found is not None:
             return found
@@ -179,6 +179,16 @@ class StatCache:
         if settled and (after.st_mtime_ns, after.st_size) == (st.st_mtime_ns, st.st_size):
             self.put(ident, digest, size)
         return digest, size
+
+
+def _ident(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def remember(memo: StatCache, path: str, digest: str, size: int) -> None:
+    """Remember the digest of a file just written by flytelite itself (a restored
+    copy), without waiting for it to settle: its bytes are known."""
+    memo.put(_ident(os.stat(path)), digest, size)
 
 
 _current: contextvars.ContextVar[StatCache | None] = contextvars.ContextVar(

@@ -168,6 +168,11 @@ def test_a_dir_output_is_restored_with_its_files_and_executable_bits(tmp_path: P
     assert os.access(tree.file("run.sh").path, os.X_OK)
     assert not os.access(tree.file("sub1/part1.txt").path, os.X_OK)
 
+    Path(tree.path, "stray.txt").write_text("added to the copy")  # not part of the output
+    Path(tree.path, "run.sh").chmod(0o644)
+    third = fl.run(write_tree, str(tmp_path), 3).outputs
+    assert third.files() == tree.files() and os.access(third.file("run.sh").path, os.X_OK)
+
 
 def test_two_entries_with_the_same_20_mb_output_store_it_once(cache_dir: Path) -> None:
     big = os.urandom(20 << 20)

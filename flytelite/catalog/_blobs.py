@@ -37,7 +37,7 @@ from typing import Any
 import blake3
 
 from .._files import Dir, File, dir_manifest, manifest_bytes
-from .._statcache import StatCache
+from .._statcache import StatCache, remember
 from ._store import LocalStore, Store, temp_beside
 
 __all__ = ["GRACE_S", "BlobProblem", "BlobRef", "Blobs", "Source"]
@@ -208,21 +208,28 @@ class Blobs:
         except Exception:
             raise BlobProblem(f"manifest {ref.digest[:12]} unreadable") from None
         root = self.local / "restored" / ref.digest / (ref.name or "dir")
+        expected = set()
         for rel, digest, size, executable in files:
             parts = rel.split("/")
             if not rel or any(p in ("", ".", "..") for p in parts):
                 raise BlobProblem(f"manifest {ref.digest[:12]} names a path outside its folder")
             target = root.joinpath(*parts)
-            self._restore(digest, size, str(target))
-            mode = os.stat(target).st_mode
-            os.chmod(target, mode | 0o111 if executable else mode & ~0o111)
+            expected.add(str(target))
+            self._restore(digest, size, str(target), executable)
         root.mkdir(parents=True, exist_ok=True)
+        for folder, _, names in os.walk(root):  # files added to the copy since: not the Dir's
+            for name in names:
+                path = os.path.join(folder, name)
+                if path not in expected:
+                    os.unlink(path)
         return Dir(str(root))
 
-    def _restore(self, digest: str, size: int, target: str) -> None:
+    def _restore(self, digest: str, size: int, target: str, executable: bool = False) -> None:
+        """Make `target` a verified copy of blob `digest` (with the executable bit asked)."""
         try:
-            if self.memo.file(target) == (digest, size):
-                return  # restored before and not changed since: a `stat`
+            if self.memo.file(target) == (digest, size):  # restored before, unchanged: a stat
+                self._remember(target, digest, size, executable)
+                return
         except OSError:
             pass
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -232,11 +239,19 @@ class Blobs:
             if _file_digest(tmp) != (digest, size):
                 raise self._damaged(digest)
             os.replace(tmp, target)
-        st = os.stat(target)
-        # Our own fresh copy: remembered at once (we know what we wrote).
-        self.memo.put(
-            f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}", digest, size
-        )
+        self._remember(target, digest, size, executable, fresh=True)
+
+    def _remember(
+        self, target: str, digest: str, size: int, executable: bool, *, fresh: bool = False
+    ) -> None:
+        """Set the executable bit if it differs, and remember our copy's digest at once
+        (we know what we wrote; a chmod changes the ctime the memo is keyed by)."""
+        mode = os.stat(target).st_mode
+        if bool(mode & 0o100) != executable:
+            os.chmod(target, mode | 0o111 if executable else mode & ~0o111)
+        elif not fresh:
+            return
+        remember(self.memo, target, digest, size)
 
     # -- maintenance ------------------------------------------------------------------------
 
