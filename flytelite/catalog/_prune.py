@@ -39,6 +39,8 @@ TEMP_AGE_S = 3600.0
 LEASE_AGE_S = 3600.0
 """Leases expired for longer than this are removed by `gc` (no caller still settles them)."""
 
+_READERS = 32
+"""Header reads in flight at once when a prune or gc needs every entry's blob references."""
 _SIZE_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 
@@ -87,10 +89,18 @@ class PrunePlan:
 
 def _references(catalog: FsspecCatalog, entries: list[StoredEntry]) -> dict[str, set[str]]:
     """Entry path → the blobs it refers to (a Dir's manifest and its files)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     refs: dict[str, set[str]] = {}
     members: dict[str, list[str]] = {}
-    for e in entries:
-        header = catalog.header(e)
+    # One small read per entry. On an object store they go in parallel (the difference
+    # between minutes and seconds); on a local disk threads only contend for the GIL.
+    if isinstance(catalog.store, LocalStore):
+        headers = [catalog.header(e) for e in entries]
+    else:
+        with ThreadPoolExecutor(_READERS) as pool:
+            headers = list(pool.map(catalog.header, entries))
+    for e, header in zip(entries, headers):
         if not header or not header.get("refs"):
             continue
         found = set()
