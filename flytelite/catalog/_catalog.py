@@ -112,7 +112,6 @@ class FsspecCatalog:
         shared: FsspecCatalog | None = None,
     ) -> None:
         self.url = url
-        self.storage_options = storage_options
         self.read_only = read_only
         self.shared = shared
         self.store: Store = open_store(url, storage_options)
