@@ -30,6 +30,13 @@ def serialized(i: int) -> int:
     return i
 
 
+@env.task(cache=True, cache_version="1")
+def write_file(folder: str, name: str, text: str) -> fl.File:
+    path = Path(folder, name)
+    path.write_text(text)
+    return fl.File(path)
+
+
 @env.task
 async def many(ids: list[int]) -> int:
     return len(await asyncio.gather(*(payload.aio(i) for i in ids)))
@@ -212,12 +219,6 @@ def test_read_only_mode_leaves_the_cache_byte_for_byte_unchanged(
     cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     @env.task(cache=True, cache_version="1")
-    def report(folder: str) -> fl.File:
-        path = Path(folder, "out.txt")
-        path.write_text("contents")
-        return fl.File(path)
-
-    @env.task(cache=True, cache_version="1")
     def count(f: fl.File) -> int:
         return len(f.read_bytes())
 
@@ -225,7 +226,7 @@ def test_read_only_mode_leaves_the_cache_byte_for_byte_unchanged(
     data.write_text("12345")
     fl.run(many, [1, 2])
     fl.run(serialized, 1)
-    fl.run(report, str(tmp_path))
+    fl.run(write_file, str(tmp_path), "out.txt", "contents")
     (tmp_path / "out.txt").unlink()
     before = snapshot(cache_dir)
     mtimes = {p: p.stat().st_mtime_ns for p in cache_dir.rglob("*")}
@@ -236,7 +237,7 @@ def test_read_only_mode_leaves_the_cache_byte_for_byte_unchanged(
         runs = [
             fl.run(many, [1, 2, 3]),
             fl.run(serialized, 2),
-            fl.run(report, str(tmp_path)),
+            fl.run(write_file, str(tmp_path), "out.txt", "contents"),
             fl.run(count, fl.File(data)),
         ]
     else:
@@ -244,7 +245,7 @@ def test_read_only_mode_leaves_the_cache_byte_for_byte_unchanged(
         runs = [
             ro(many, [1, 2, 3]),
             ro(serialized, 2),
-            ro(report, str(tmp_path)),
+            ro(write_file, str(tmp_path), "out.txt", "contents"),
             ro(count, fl.File(data)),
         ]
     assert [r.cache for r in runs[0].report[1:]] == [
@@ -283,15 +284,9 @@ def test_a_read_only_catalog_writes_nothing(cache_dir: Path) -> None:
 def test_gc_removes_restored_copies_of_blobs_that_are_gone(
     cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    @env.task(cache=True, cache_version="1")
-    def export(folder: str) -> fl.File:
-        path = Path(folder, "export.txt")
-        path.write_text("exported")
-        return fl.File(path)
-
-    fl.run(export, str(tmp_path))
+    fl.run(write_file, str(tmp_path), "export.txt", "exported")
     (tmp_path / "export.txt").unlink()
-    restored = Path(fl.run(export, str(tmp_path)).outputs.path)
+    restored = Path(fl.run(write_file, str(tmp_path), "export.txt", "exported").outputs.path)
     main(["cache", "clear"])
     (blob,) = (cache_dir / "blobs").iterdir()
     day_ago = time.time() - 86400
