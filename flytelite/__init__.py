@@ -4,6 +4,7 @@ Layers, each importing only those above it:
 
     _errors, _cache          exceptions, cache policy and statuses
     _hashing                 canonical blake3 hashing of inputs
+    _statcache, _files       `fl.File` / `fl.Dir`, keyed by content (digests memoised by stat)
     catalog/                 keys, entries, stores (local folder or any fsspec URL)
     _task, _context          the task model, the run context
     _environment             `TaskEnvironment`: the decorators and their options
@@ -39,6 +40,8 @@ from ._errors import TaskFailedError as TaskFailedError
 from ._errors import TaskTimeoutError as TaskTimeoutError
 from ._errors import UnhashableInputError as UnhashableInputError
 from ._errors import WorkerLostError as WorkerLostError
+from ._files import Dir as Dir
+from ._files import File as File
 from ._hashing import HashMethod as HashMethod
 from ._map import map as map
 from ._report import Report as Report
@@ -68,8 +71,10 @@ __all__ = [
     "CatalogNotStartedError",
     "CatalogWarning",
     "DaskExecutor",
+    "Dir",
     "DynamicTask",
     "ExecutorError",
+    "File",
     "FingerprintWarning",
     "FlyteliteError",
     "HashMethod",

@@ -177,6 +177,7 @@ class Engine:
 
         self._tracer = tracer = run_tracer(self)  # decided once per run
         async with self.session():
+            self._memo.client.prune_on_close = True  # a run's root keeps the size bound
             if tracer is None:
                 return await self._call(task, args, kwargs)
             with tracer.run_span(task.name):
@@ -193,7 +194,7 @@ class Engine:
         self._thread_slots = asyncio.Semaphore(self.max_threads)
         self._threads = anyio.CapacityLimiter(math.inf)
         async with AsyncCatalogClient(self.catalog, self.catalog_config) as client:
-            self._memo = RunCatalog(client, run_id=self.run_id)
+            self._memo = RunCatalog(client, run_id=self.run_id, notes=self.report.notes)
             try:
                 yield
             finally:

@@ -173,7 +173,11 @@ def _rule_custom(t: type) -> Encoder:
 
     def enc(v: Any, up: Update) -> None:
         up(ident)
-        _encode(v.__flytelite_hash__(), up)
+        try:
+            state = v.__flytelite_hash__()
+        except OSError as exc:  # an `fl.File` whose file cannot be read
+            raise _Unhashable(_type_name(t), str(exc)) from None
+        _encode(state, up)
 
     return enc
 

@@ -80,9 +80,18 @@ class Lease:
 class RunCatalog:
     """One run's view of the catalog, through its `AsyncCatalogClient`."""
 
-    def __init__(self, client: AsyncCatalogClient, *, run_id: str) -> None:
+    def __init__(
+        self, client: AsyncCatalogClient, *, run_id: str, notes: list[str] | None = None
+    ) -> None:
         self.client = client
         self.run_id = run_id
+        self.notes = notes if notes is not None else []
+        """The run report's notes."""
+        if client.read_only:
+            self.note(
+                f"the cache at {self.where} is read-only: hits were served, misses executed, "
+                f"and nothing was written to it."
+            )
         self.heartbeat_s = client.config.reservation_heartbeat_s
         self._warned: set[str] = set()
         self._owners = itertools.count()
@@ -90,6 +99,10 @@ class RunCatalog:
     @property
     def where(self) -> str:
         return str(getattr(self.client.client, "url", type(self.client.client).__name__))
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
     def warn(self, kind: str, message: str, category: type[Warning] = CatalogWarning) -> None:
         """Warn once per run for each `kind`."""
@@ -139,6 +152,8 @@ class RunCatalog:
                 f"{because}; results are returned but not cached.",
             )
             return Written(CacheStatus.PUT_FAILURE, cancelled)
+        if result.status is CacheStatus.MISS:  # a read-only cache: not written, as asked
+            return Written(CacheStatus.MISS, cancelled)
         if result.status is CacheStatus.HIT and not cancelled:
             found, cancelled = await settle(asyncio.ensure_future(self.lookup(key, None)))
             if found.hit:
@@ -168,6 +183,14 @@ class RunCatalog:
         calls it cannot execute yet leave their keys to other processes. When a
         `Lease` is returned the slot is held, and the caller releases it.
         """
+        if self.client.read_only:  # a lease is a write: plain execution instead
+            self.note(
+                "serialize=True was not honoured: the cache is read-only, so no reservations "
+                "were taken and concurrent identical calls may each execute."
+            )
+            if slot is not None:
+                await slot.acquire()  # held with a returned lease, as below
+            return Lease(None, key, ""), False
         owner = f"{self.run_id}/{next(self._owners)}"
         poll = min(_FIRST_POLL_S, self.heartbeat_s / 4)
         waited = False

@@ -214,6 +214,8 @@ class Report(list[ReportRow]):
         cache_url: The cache the run used.
         row_limit: How many calls keep their rows (`None`: all).
         folded: Per task, the calls counted beyond `row_limit` without their rows.
+        notes: What the run wants its reader to know beside the rows (a read-only
+            cache, a `serialize` that could not be honoured), once each.
     """
 
     run_id: str | None = None
@@ -224,6 +226,12 @@ class Report(list[ReportRow]):
         super().__init__(rows)
         self.row_limit = row_limit
         self.folded: dict[str, Folded] = {}
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        """Add a note, unless it is there already."""
+        if text not in self.notes:
+            self.notes.append(text)
 
     @property
     def calls(self) -> int:
@@ -329,6 +337,9 @@ class Report(list[ReportRow]):
             rest = sum(reasons.values()) - sum(count for _, count in shown)
             if rest:
                 out.append(f"  {rest:>6}  (other reasons)")
+        if self.notes:
+            out.append("")
+            out.extend(f"note: {text}" for text in self.notes)
         return "\n".join(out)
 
     def miss_reasons(self) -> Counter[str]:

@@ -79,6 +79,9 @@ class RunOptions:
     catalog_config: CatalogConfig | None = None
     executor: Any = None
     progress: bool | None = None
+    cache_mode: str | None = None
+    shared_cache_url: str | None = None
+    shared_cache_mode: str | None = None
 
 
 _OPTION_NAMES = tuple(RunOptions.__dataclass_fields__)
@@ -101,6 +104,9 @@ class _RunFunction:
         catalog_config: CatalogConfig | None = _UNSET,
         executor: Any = _UNSET,
         progress: bool | None = _UNSET,
+        cache_mode: str | None = _UNSET,
+        shared_cache_url: str | None = _UNSET,
+        shared_cache_mode: str | None = _UNSET,
         **kwargs: Any,
     ) -> Run:
         """Run `task` as the root of a workflow, wait for it, and return the `Run`.
@@ -117,6 +123,16 @@ class _RunFunction:
                 `"thread"` (the default), `"process"`, or an executor object.
             progress: Show live progress on stderr (a rich view on a terminal,
                 plain lines elsewhere). Default: on, unless `FLYTELITE_PROGRESS=0`.
+            cache_mode: `"read-write"` (the default) or `"read-only"`: serve hits,
+                execute misses, and write nothing at all to the cache. Default:
+                `FLYTELITE_CACHE_MODE`.
+            shared_cache_url: A cache behind `cache_url` (a team's, e.g.
+                `s3://team-cache`): lookups that miss locally are tried there, and
+                its hits are copied locally. Default: `FLYTELITE_CACHE_SHARED_URL`.
+                `storage_options` apply to whichever of the two is not a local folder.
+            shared_cache_mode: `"read-only"` (the default: the shared cache is
+                read through, never written) or `"read-write"` (writes and
+                reservations go to it too). Default: `FLYTELITE_CACHE_SHARED_MODE`.
             **kwargs: The task's keyword arguments. A task with a parameter named
                 like one of the options above takes it through
                 `fl.with_runcontext(...).run(task, ...)`, where every keyword is
@@ -129,7 +145,7 @@ class _RunFunction:
             RunCancelled: (`fl.run.aio`) the run was cancelled; `.report` has its calls so far.
             RunContextError: called inside a run, or `fl.run` inside a running event loop.
         """
-        given = _given(cache_url, storage_options, catalog_config, executor, progress)
+        given = _given(locals())
         return _run_blocking(_options(task, given), task, args, kwargs)
 
     async def aio(
@@ -142,10 +158,13 @@ class _RunFunction:
         catalog_config: CatalogConfig | None = _UNSET,
         executor: Any = _UNSET,
         progress: bool | None = _UNSET,
+        cache_mode: str | None = _UNSET,
+        shared_cache_url: str | None = _UNSET,
+        shared_cache_mode: str | None = _UNSET,
         **kwargs: Any,
     ) -> Run:
         """The awaitable form of `fl.run`."""
-        given = _given(cache_url, storage_options, catalog_config, executor, progress)
+        given = _given(locals())
         return await _run_async(_options(task, given), task, args, kwargs)
 
 
@@ -187,6 +206,9 @@ def with_runcontext(
     catalog_config: CatalogConfig | None = None,
     executor: Any = None,
     progress: bool | None = None,
+    cache_mode: str | None = None,
+    shared_cache_url: str | None = None,
+    shared_cache_mode: str | None = None,
 ) -> RunContext:
     """Options for runs, apart from the task's inputs (Flyte 2's spelling).
 
@@ -195,11 +217,23 @@ def with_runcontext(
     keyword given to `.run` goes to the task, even one named `progress`. The
     options mean what they mean for `fl.run`.
     """
-    return RunContext(RunOptions(cache_url, storage_options, catalog_config, executor, progress))
+    return RunContext(
+        RunOptions(
+            cache_url,
+            storage_options,
+            catalog_config,
+            executor,
+            progress,
+            cache_mode,
+            shared_cache_url,
+            shared_cache_mode,
+        )
+    )
 
 
-def _given(*values: Any) -> dict[str, Any]:
-    return {n: v for n, v in zip(_OPTION_NAMES, values) if v is not _UNSET}
+def _given(scope: dict[str, Any]) -> dict[str, Any]:
+    """The options given to `fl.run` (`scope`: its locals), by name."""
+    return {n: scope[n] for n in _OPTION_NAMES if scope[n] is not _UNSET}
 
 
 def _options(task: Any, given: dict[str, Any]) -> RunOptions:
@@ -218,6 +252,67 @@ def _options(task: Any, given: dict[str, Any]) -> RunOptions:
             parameter=name,
         )
     return RunOptions(**given)
+
+
+_MODES = ("read-write", "read-only")
+
+
+def _mode(option: str, value: str) -> bool:
+    """Whether a cache mode is read-only; anything but the two modes is a `ValueError`."""
+    if value not in _MODES:
+        raise ValueError(
+            f"{option}={value!r} is not a cache mode; give 'read-write' or 'read-only'."
+        )
+    return value == "read-only"
+
+
+def _setting(given: str | None, option: str, variable: str, default: str) -> bool:
+    """Whether the cache mode of run option `option`, else of `variable`, is read-only."""
+    import os
+
+    if given is not None:
+        return _mode(option, given)
+    return _mode(variable, os.environ.get(variable) or default)
+
+
+def open_catalog(options: RunOptions) -> Any:
+    """The run's catalog: the cache (read-only if asked), and a shared one behind it."""
+    import os
+
+    from .catalog import FsspecCatalog, default_cache_url
+
+    url = options.cache_url or default_cache_url()
+    read_only = _setting(options.cache_mode, "cache_mode", "FLYTELITE_CACHE_MODE", "read-write")
+    shared_url = options.shared_cache_url or os.environ.get("FLYTELITE_CACHE_SHARED_URL")
+    shared = None
+    if shared_url:
+        remote = options.storage_options if "://" in shared_url else None
+        shared_read_only = _setting(
+            options.shared_cache_mode,
+            "shared_cache_mode",
+            "FLYTELITE_CACHE_SHARED_MODE",
+            "read-only",
+        )
+        shared = FsspecCatalog(shared_url, remote, read_only=read_only or shared_read_only)
+    local_options = options.storage_options if "://" in url else None
+    return FsspecCatalog(url, local_options, read_only=read_only, shared=shared)
+
+
+def catalog_config(options: RunOptions) -> Any:
+    """The run's catalog config; `FLYTELITE_CACHE_MAX_SIZE` bounds the cache if it does not."""
+    import dataclasses
+    import os
+
+    from .catalog import CatalogConfig
+
+    config = options.catalog_config or CatalogConfig()
+    bound = os.environ.get("FLYTELITE_CACHE_MAX_SIZE")
+    if config.max_size is None and bound:
+        try:
+            config = dataclasses.replace(config, max_size=bound)
+        except ValueError as exc:
+            raise ValueError(f"FLYTELITE_CACHE_MAX_SIZE={bound!r}: {exc}") from None
+    return config
 
 
 def _run_blocking(
@@ -252,17 +347,18 @@ async def _run_async(
     from ._cancelled import RunCancelled
     from ._engine import Engine
     from ._progress import make_progress
-    from .catalog import CatalogConfig, FsspecCatalog, default_cache_url
+    from ._statcache import reset_stat_cache, use_stat_cache
     from .executors._resolve import resolve as resolve_executor
 
     if not checked:  # the blocking form checked before it started a loop
         _check_not_nested()
         _check_root(task, args, kwargs)
-    url = options.cache_url or default_cache_url()
+    catalog = open_catalog(options)
+    url = catalog.url
     view = make_progress(options.progress)
     engine = Engine(
-        FsspecCatalog(url, options.storage_options),
-        options.catalog_config or CatalogConfig(),
+        catalog,
+        catalog_config(options),
         run_id=_new_run_id(),
         max_threads=DEFAULT_MAX_THREADS,
         executor=check_executor("fl.run", options.executor),
@@ -272,6 +368,7 @@ async def _run_async(
     engine.report.cache_url = url
     runs_started[0] += 1  # code fingerprints are revalidated once per run
     token = current_runner.set(engine)
+    memo = use_stat_cache(catalog.stat_cache)  # File inputs: digests remembered with the cache
     ticker = _start(view)
     active_runs[0] += 1
     try:
@@ -295,6 +392,7 @@ async def _run_async(
         raise _failure(engine, task.name, exc) from exc
     finally:
         active_runs[0] -= 1
+        reset_stat_cache(memo)
         current_runner.reset(token)
         _stop(view, ticker, engine.report)
     return Run(outputs=outputs, report=engine.report, run_id=engine.run_id, cache_url=url)

@@ -5,7 +5,8 @@
                   [--no-progress] [--traceback short|full] [--flyte]
     flytelite run FILE TASK --help      the task's parameters, their types and defaults
     flytelite spec FILE TASK [--param value ...] [--mermaid]
-    flytelite cache ls [TASK] | info | clear [TASK] | prune --older-than AGE [TASK] | why TASK
+    flytelite cache ls [TASK] | info | clear [TASK] | why TASK | gc [--dry-run]
+    flytelite cache prune [--max-size SIZE] [--older-than AGE] [--task TASK] [--dry-run]
 
 Outputs go to stdout (as JSON where they can be); the report, progress, warnings
 (one line each) and errors go to stderr, so `flytelite run ... | jq` works.
@@ -38,7 +39,7 @@ from typing import Any
 
 import flytelite as fl
 
-from ._cli.cache import COMMANDS, parse_age
+from ._cli.cache import COMMANDS, parse_age, parse_size_arg
 from ._cli.interrupt import EXIT_INTERRUPTED, run_interruptibly
 from ._cli.loading import ImportFailed, find_task, load_file
 from ._cli.params import parse_task_args
@@ -267,22 +268,43 @@ def _parser() -> argparse.ArgumentParser:
     info = cache.add_parser("info", help="size and counts of the cache")
     clear = cache.add_parser("clear", help="remove every entry, or one task's")
     clear.add_argument("task", nargs="?", help=task_help)
-    prune = cache.add_parser("prune", help="remove entries older than an age")
+    prune = cache.add_parser(
+        "prune", help="remove least recently used entries: unused for AGE, or until under SIZE"
+    )
     prune.add_argument("task", nargs="?", help=task_help)
+    prune.add_argument("--task", dest="task_option", metavar="TASK", help=task_help)
     prune.add_argument(
         "--older-than",
         type=parse_age,
-        required=True,
+        default=None,
         metavar="AGE",
-        help="e.g. 90s, 30m, 12h, 7d, 2w",
+        help="only entries unused for this long, e.g. 90s, 30m, 12h, 7d, 2w",
     )
+    prune.add_argument(
+        "--max-size",
+        type=parse_size_arg,
+        default=None,
+        metavar="SIZE",
+        help="evict least recently used entries until the cache is under SIZE, e.g. 10GB",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
+    gc = cache.add_parser(
+        "gc", help="remove temp files and leases of killed processes, and unreferenced blobs"
+    )
+    gc.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
     why = cache.add_parser("why", help="why a task's calls executed: their miss reasons")
     why.add_argument("task", help=task_help)
     why.add_argument("--limit", type=int, default=20, help="how many entries (default 20)")
-    for name, command in (("ls", ls), ("info", info), ("clear", clear), ("prune", prune)):
+    for name, command in (
+        ("ls", ls),
+        ("info", info),
+        ("clear", clear),
+        ("prune", prune),
+        ("gc", gc),
+        ("why", why),
+    ):
         command.set_defaults(handler=COMMANDS[name])
-    why.set_defaults(handler=COMMANDS["why"])
-    for command in (run, ls, info, clear, prune, why):
+    for command in (run, ls, info, clear, prune, gc, why):
         if command is not run:
             command.add_argument("--cache-url", default=None, help=url_help)
         command.add_argument(

@@ -38,6 +38,8 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[P
             monkeypatch.delenv(name)
     cache = tmp_path / "cache"
     monkeypatch.setenv("FLYTELITE_CACHE_URL", str(cache))
+    # The per-user cache folder (machine-local state of remote and read-only caches).
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     yield cache
 
 

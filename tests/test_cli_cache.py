@@ -73,7 +73,7 @@ def test_prune_removes_only_old_entries(
     for path in old:
         os.utime(path, (week_ago, week_ago))
     code, out, _ = cli(capsys, "cache", "prune", "--older-than", "7d")
-    assert code == 0 and out.startswith("removed 2 entries older than 7.0d")
+    assert code == 0 and out.startswith("removed 2 entries unused for 7.0d")
     code, out, _ = cli(capsys, "cache", "info")
     assert "entries:  2 in 2 tasks" in out
 

@@ -81,3 +81,14 @@ def test_count_characters(cache_dir: Path) -> None:
     assert 4 <= executed <= 9, summary
     again = run_example("count_characters.py", cache_dir)
     assert again.stdout.splitlines()[1] == "spec: SKIPPED, nodes executed: 0 of 0"
+
+
+def test_files(cache_dir: Path) -> None:
+    first = run_example("files.py", cache_dir)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[0] == "2"
+    second = run_example("files.py", cache_dir)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.splitlines()[0] == "2"
+    rows = {line.split()[0]: line.split()[1:4] for line in second.stdout.splitlines()[4:6]}
+    assert rows == {"files_example.clean": ["1", "1", "0"], "files_example.count": ["1", "1", "0"]}

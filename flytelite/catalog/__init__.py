@@ -3,7 +3,8 @@
 Two layers, as in Flyte's backend: `CatalogClient` is the blocking protocol,
 implemented by `FsspecCatalog` over a local folder or any fsspec URL;
 `AsyncCatalogClient` puts reader and writer work queues in front of one, so a
-run's lookups and writes overlap with everything else it does. The catalog
+run's lookups and writes overlap with everything else it does. `prune` and `gc`
+keep a cache in bounds (least recently used first). The catalog
 imports flytelite's hashing and errors only, never the task or engine modules.
 """
 
@@ -28,6 +29,13 @@ from ._messages import UploadFuture as UploadFuture
 from ._messages import UploadRequest as UploadRequest
 from ._messages import UploadResponse as UploadResponse
 from ._messages import UploadResult as UploadResult
+from ._prune import GcResult as GcResult
+from ._prune import PrunePlan as PrunePlan
+from ._prune import gc as gc
+from ._prune import last_used as last_used
+from ._prune import parse_size as parse_size
+from ._prune import plan_prune as plan_prune
+from ._prune import prune as prune
 from ._queue import QueueConfig as QueueConfig
 from ._reasons import MissKind as MissKind
 from ._reasons import MissReason as MissReason
@@ -47,10 +55,12 @@ __all__ = [
     "EntryProblem",
     "ExplainingClient",
     "FsspecCatalog",
+    "GcResult",
     "IndexRecord",
     "Key",
     "MissKind",
     "MissReason",
+    "PrunePlan",
     "QueueConfig",
     "Reservation",
     "ReservationStatus",
@@ -61,8 +71,13 @@ __all__ = [
     "UploadResponse",
     "UploadResult",
     "default_cache_url",
+    "gc",
+    "last_used",
+    "parse_size",
+    "plan_prune",
+    "prune",
 ]
 
 for _name in __all__:
-    globals()[_name].__module__ = __name__
+    globals()[_name].__module__ = __name__  # classes and functions alike
 del _name

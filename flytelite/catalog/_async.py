@@ -22,7 +22,7 @@ from .._cache import CacheStatus
 from .._errors import CatalogNotStartedError
 from ._breaker import Breaker, BreakerConfig
 from ._catalog import CatalogClient, FsspecCatalog
-from ._entry import Entry, EntryProblem, dump_outputs, load_outputs
+from ._entry import Entry, EntryProblem, Pickled, dump_outputs, load_outputs
 from ._explain import MissExplainer
 from ._keeper import LeaseKeeper
 from ._key import Key
@@ -34,6 +34,7 @@ from ._messages import (
     UploadRequest,
     UploadResult,
 )
+from ._prune import parse_size, prune
 from ._queue import QueueConfig, WorkQueue
 from ._reasons import MissKind, MissReason, unreadable
 from ._reservation import Reservation, ReservationStatus
@@ -63,6 +64,12 @@ class CatalogConfig:
         breaker: When the run stops contacting a store that keeps failing, and
             for how long (calls meanwhile report `LOOKUP_FAILURE` /
             `PUT_FAILURE` at once).
+        max_size: Bound the cache: when a run that wrote ends (its root's
+            client closes, see `AsyncCatalogClient.prune_on_close`), least
+            recently used entries are pruned until the cache is under this size
+            (bytes, or text such as `"10GB"`). `fl.run` takes
+            `FLYTELITE_CACHE_MAX_SIZE` when the config leaves it unset. Not on
+            read-only caches.
     """
 
     reader: QueueConfig = field(default_factory=QueueConfig)
@@ -71,11 +78,17 @@ class CatalogConfig:
     inline_io_below: int = 256 * 1024
     miss_index: bool = True
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    max_size: int | str | None = None
 
     def __post_init__(self) -> None:
         hb = self.reservation_heartbeat_s
         if isinstance(hb, bool) or not isinstance(hb, (int, float)) or hb <= 0:
             raise ValueError(f"CatalogConfig(reservation_heartbeat_s={hb!r}): give seconds > 0.")
+        if self.max_size is not None:
+            try:
+                object.__setattr__(self, "max_size", parse_size(self.max_size))
+            except ValueError as exc:
+                raise ValueError(f"CatalogConfig(max_size={self.max_size!r}): {exc}") from None
 
 
 _INDEX_FLUSH_S = 0.5
@@ -139,9 +152,18 @@ class AsyncCatalogClient:
             and _inherits(client, "get", "inspect", "put", "update")
             and _inherits(client, "put_pickled", "update_pickled")
             and isinstance(client.store, LocalStore)
+            and client.shared is None  # a local miss is looked up in the shared layer
             and self.config.inline_io_below > 0
         ):
             self._inline = (client, client.store)
+        self.prune_on_close = False
+        """Prune to `CatalogConfig.max_size` in `aclose` (set by `fl.run` for its root
+        session, not for the sessions of bodies shipped to workers)."""
+        self.read_only = bool(getattr(client, "read_only", False))
+        """Nothing is written: uploads report `MISS`, no index or last-use records."""
+        self._tracks_use = isinstance(client, FsspecCatalog) and not self.read_only
+        self._used: dict[str, float] = {}  # entry path → last hit, not yet recorded
+        self._used_lock = threading.Lock()  # hits are noted on reader threads too
         self._flushes: list[asyncio.Future[Any]] = []
         self._writes: dict[str, int] = {}  # uploads finished per key digest (read-your-writes)
         self._flush_timer: asyncio.TimerHandle | None = None
@@ -166,10 +188,22 @@ class AsyncCatalogClient:
         self._started = True
 
     async def aclose(self) -> None:
-        """Finish queued work (index records included), then stop the worker threads."""
+        """Finish queued work (index and last-use records included), prune to
+        `CatalogConfig.max_size` if set, then stop the worker threads."""
         if not self._started:
             return
         self._flush_index()
+        bound = self.config.max_size is not None and self.prune_on_close
+        if bound and not self.read_only and self._writes:
+            # Queued behind this run's last writes and records, off every call's path;
+            # only after a run that wrote (one that did not, did not grow the cache).
+            self._flushes.append(
+                self.writer.submit(
+                    f"prune:{next(self._unique)}",
+                    self._prune,
+                    fail=_ignore,  # a bound not kept this time is kept at the next run's end
+                )
+            )
         for flush in self._flushes:
             await asyncio.shield(flush)
         self._started = False
@@ -207,6 +241,11 @@ class AsyncCatalogClient:
                     fail=functools.partial(_lookup_failure, r.key),
                 )
             futures.append(future)
+        if self._tracks_use and self._flush_timer is None:
+            # Hits are remembered by the lookups; a flush writes them, batched.
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                _INDEX_FLUSH_S, self._flush_index
+            )
         return DownloadFuture(futures)
 
     def _read_inline(self, request: DownloadRequest) -> asyncio.Future[Any] | None:
@@ -221,7 +260,10 @@ class AsyncCatalogClient:
                     request.key, CacheStatus.MISS, reason=self.explainer.against_index(request.key)
                 )
             else:
-                result = self._download(request)
+                found = catalog.inspect(request.key)
+                if isinstance(found, Entry) and found.refs:
+                    return None  # its blobs are read (and files restored) off the loop
+                result = self._found(request, found)
         except Exception:
             return None  # the queue retries transient errors
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -231,6 +273,14 @@ class AsyncCatalogClient:
     def upload(self, *requests: UploadRequest) -> UploadFuture:
         """Queue writes; returns at once."""
         self._check_started()
+        if self.read_only:  # asked not to write: no attempt, so no failure either
+            loop = asyncio.get_running_loop()
+            done = []
+            for r in requests:
+                f: asyncio.Future[Any] = loop.create_future()
+                f.set_result(UploadResult(r.key, CacheStatus.MISS))
+                done.append(f)
+            return UploadFuture(done)
         future = self._upload_future(requests)
         for r, f in zip(requests, future._futures):
             if f.done():  # written on this thread already
@@ -266,7 +316,7 @@ class AsyncCatalogClient:
         except Exception as exc:  # unpicklable outputs: retrying cannot help
             future.set_result(_put_failure(request.key, exc))
             return future
-        if len(payload) < self.config.inline_io_below:
+        if not payload.sources and len(payload.payload) < self.config.inline_io_below:
             try:
                 future.set_result(self._upload_pickled(request, payload))
                 return future
@@ -280,7 +330,7 @@ class AsyncCatalogClient:
             fail=functools.partial(_put_failure, request.key),
         )
 
-    def _upload_pickled(self, request: UploadRequest, payload: bytes) -> UploadResult:
+    def _upload_pickled(self, request: UploadRequest, payload: Pickled) -> UploadResult:
         assert self._inline is not None
         catalog = self._inline[0]
         key = request.key
@@ -295,45 +345,90 @@ class AsyncCatalogClient:
         return UploadResult(key, status)
 
     def _download(self, request: DownloadRequest) -> DownloadResult:
-        key = request.key
         if self._inspect_is_get:
             assert isinstance(self.client, FsspecCatalog)
             # One read tells both the entry and, on a miss, what was wrong with it.
-            found = self.client.inspect(key)  # errors: retried, then `_lookup_failure`
-            if not isinstance(found, Entry):
-                reason = unreadable(found.reason) if found else None
-                return DownloadResult(
-                    key, CacheStatus.MISS, reason=reason or self.explainer.against_index(key)
-                )
-            try:
-                entry: Entry | None = load_outputs(found)
-            except EntryProblem as problem:
-                return DownloadResult(key, CacheStatus.MISS, reason=unreadable(problem.reason))
-        else:  # a user's `get`, then its `inspect` (if it has one) to explain a miss
-            entry = self.client.get(key)
+            # (Errors: retried, then `_lookup_failure`.)
+            return self._found(request, self.client.inspect(request.key))
+        entry = self.client.get(request.key)  # a user's `get`, then its `inspect` to explain
         if entry is None:
-            return DownloadResult(key, CacheStatus.MISS, reason=self.explainer.after_get(key))
-        if request.max_age is not None and entry.age > request.max_age:
             return DownloadResult(
-                key,
-                CacheStatus.MISS,
-                reason=MissReason(
-                    MissKind.EXPIRED,
-                    f"entry expired (age {entry.age:.1f} s > max_age {request.max_age:g} s)",
-                    age=entry.age,
-                    max_age=request.max_age,
-                ),
+                request.key, CacheStatus.MISS, reason=self.explainer.after_get(request.key)
             )
-        return DownloadResult(key, CacheStatus.HIT, entry=entry)
+        return self._checked(request, entry)
+
+    def _found(
+        self, request: DownloadRequest, found: Entry | EntryProblem | None
+    ) -> DownloadResult:
+        """The result of a lookup from what `inspect` found."""
+        key = request.key
+        if not isinstance(found, Entry):
+            reason = unreadable(found.reason) if found else None
+            return DownloadResult(
+                key, CacheStatus.MISS, reason=reason or self.explainer.against_index(key)
+            )
+        expired = self._expired(request, found)
+        if expired is not None:  # before loading: no blob is read for an expired entry
+            return expired
+        try:
+            entry = load_outputs(found)
+        except EntryProblem as problem:
+            return DownloadResult(key, CacheStatus.MISS, reason=unreadable(problem.reason))
+        return self._checked(request, entry)
+
+    def _expired(self, request: DownloadRequest, entry: Entry) -> DownloadResult | None:
+        if request.max_age is None or entry.age <= request.max_age:
+            return None
+        return DownloadResult(
+            request.key,
+            CacheStatus.MISS,
+            reason=MissReason(
+                MissKind.EXPIRED,
+                f"entry expired (age {entry.age:.1f} s > max_age {request.max_age:g} s)",
+                age=entry.age,
+                max_age=request.max_age,
+            ),
+        )
+
+    def _checked(self, request: DownloadRequest, entry: Entry) -> DownloadResult:
+        expired = self._expired(request, entry)
+        if expired is not None:
+            return expired
+        if self._tracks_use:
+            # Remembered, not written: flushed in batches with the miss index.
+            with self._used_lock:
+                self._used[self._entry_path(request.key)] = time.time()
+        return DownloadResult(request.key, CacheStatus.HIT, entry=entry)
+
+    def _entry_path(self, key: Key) -> str:
+        assert isinstance(self.client, FsspecCatalog)
+        return self.client.entry_path(key)
+
+    def _prune(self) -> None:
+        assert isinstance(self.client, FsspecCatalog) and self.config.max_size is not None
+        prune(self.client, max_size=int(self.config.max_size))
 
     def _schedule_flush(self) -> None:
-        if self._flush_timer is None and self.explainer.has_pending:
+        if self._flush_timer is None and (self.explainer.has_pending or self._used):
             loop = asyncio.get_running_loop()
             self._flush_timer = loop.call_later(_INDEX_FLUSH_S, self._flush_index)
 
     def _flush_index(self) -> None:
         """Write pending index records, batched, through the writer queue."""
         self._flush_timer = None
+        if self._used and self._started:
+            with self._used_lock:
+                used, self._used = self._used, {}
+            assert isinstance(self.client, FsspecCatalog)
+            self._flushes = [f for f in self._flushes if not f.done()]
+            self._flushes.append(
+                self.writer.submit(
+                    f"usage:{next(self._unique)}",
+                    self.client.record_use,
+                    used,
+                    fail=_ignore,  # advisory: a lost batch makes entries look older
+                )
+            )
         pending = self.explainer.take_pending()
         if pending and self._started and self.explainer.client is not None:
             self._flushes = [f for f in self._flushes if not f.done()]

@@ -5,8 +5,12 @@ One entry is one object::
     magic (8 bytes) | header length (u32 LE) | header (JSON) | seal (32 bytes) | payload
 
 The header holds the format version, the key, the task, the cache version,
-`created_at` (seconds since the epoch, sub-second), the producing run, and the
-payload's size and blake3 digest. The seal covers magic, length and header;
+`created_at` (seconds since the epoch, sub-second), the producing run, the
+payload's size and blake3 digest, and (optionally) `refs`: the content-addressed
+blobs the entry refers to (`_blobs`) — its pickle when that is large, large
+buffers pickled out of band (numpy arrays), and the files of `fl.File` /
+`fl.Dir` outputs. The seal vouches for the refs, and each blob is checked
+against its digest when read. The seal covers magic, length and header;
 since the header carries the payload's digest, the seal vouches for the whole
 object. Unsigned, the seal is blake3 of those bytes. With a secret, it is their
 HMAC-SHA256, and the header says so: a reader that holds the secret refuses
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import struct
 import time
 from dataclasses import dataclass, field
@@ -26,7 +31,17 @@ from typing import Any
 
 import blake3
 
-__all__ = ["Entry", "EntryProblem", "decode_entry", "encode_entry", "read_header"]
+from .._files import Dir, File, hooks
+from ._blobs import BlobProblem, BlobRef, Blobs, Source
+
+__all__ = [
+    "Entry",
+    "EntryProblem",
+    "Pickled",
+    "decode_entry",
+    "encode_entry",
+    "read_header",
+]
 
 MAGIC = b"FLTLENT\x01"
 FORMAT_VERSION = 1
@@ -35,6 +50,8 @@ _PREFIX = len(MAGIC) + _LEN.size
 _SEAL = 32
 _MAX_HEADER = 1 << 20
 _BIG_PAYLOAD = 1 << 20
+BLOB_THRESHOLD = 1 << 20
+"""Pickles and out-of-band buffers this large (bytes) are stored as blobs."""
 HEAD_BYTES = 4096
 """Enough bytes to hold the header of any entry flytelite writes."""
 
@@ -50,6 +67,10 @@ class Entry:
     producer: str
     payload: bytes | memoryview = field(repr=False)
     outputs: Any = field(default=None, repr=False)
+    refs: tuple[BlobRef, ...] = field(default=(), repr=False)
+    """The blobs the entry refers to (large pickles and buffers, file outputs)."""
+    blobs: Blobs | None = field(default=None, repr=False, compare=False)
+    """Where its blobs are read from (set by the catalog that found the entry)."""
 
     @property
     def age(self) -> float:
@@ -82,11 +103,42 @@ def _seal(prefix: bytes, secret: bytes | None) -> bytes:
     return hmac.new(secret, prefix, "sha256").digest()
 
 
-def dump_outputs(outputs: Any) -> bytes:
+@dataclass(frozen=True)
+class Pickled:
+    """Outputs pickled for an entry, and what goes into blobs besides the pickle."""
+
+    payload: bytes
+    sources: list[Source] = field(default_factory=list)
+
+
+def dump_outputs(outputs: Any) -> Pickled:
+    """Pickle `outputs` (cloudpickle, protocol 5): File and Dir objects and buffers of
+    at least `BLOB_THRESHOLD` bytes become blob sources, and so does a large pickle."""
     import cloudpickle  # lazily: it costs import time, and only cached calls need it
 
-    data: bytes = cloudpickle.dumps(outputs, protocol=5)
-    return data
+    sources: list[Source] = []
+    buffers: list[Source] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        raw = buffer.raw()
+        if raw.nbytes < BLOB_THRESHOLD:
+            return True  # in the pickle
+        buffers.append(Source("buffer", raw))
+        return False
+
+    def collect(obj: File | Dir) -> int:
+        sources.append(Source("file" if isinstance(obj, File) else "dir", obj))
+        return len(sources) - 1
+
+    hooks.collect = collect
+    try:
+        data: bytes = cloudpickle.dumps(outputs, protocol=5, buffer_callback=out_of_band)
+    finally:
+        hooks.collect = None
+    sources.extend(buffers)  # after the files: refs keep that order
+    if len(data) >= BLOB_THRESHOLD:
+        return Pickled(b"", [*sources, Source("pickle", data)])
+    return Pickled(data, sources)
 
 
 def encode_entry(
@@ -97,10 +149,13 @@ def encode_entry(
     producer: str,
     payload: bytes,
     secret: bytes | None = None,
+    refs: tuple[BlobRef, ...] = (),
 ) -> list[bytes]:
     """The entry's bytes, as parts to write one after another (the payload is not copied)."""
+    fields: dict[str, Any] = {"refs": [r.to_json() for r in refs]} if refs else {}
     header = json.dumps(
         {
+            **fields,
             "format": FORMAT_VERSION,
             "key": key,
             "task": task,
@@ -148,7 +203,21 @@ def _split(data: bytes | memoryview) -> tuple[bytes, dict[str, Any], int]:
         or header["seal"] not in _SEALS
     ):
         raise EntryProblem("corrupt")
+    refs = header.get("refs", [])
+    if not isinstance(refs, list):
+        raise EntryProblem("corrupt")
+    parsed = tuple(BlobRef.from_json(r) for r in refs)
+    if any(r is None for r in parsed):
+        raise EntryProblem("corrupt")
+    header["refs"] = parsed
     return prefix, header, end
+
+
+def header_length(head: bytes) -> int | None:
+    """How many bytes an entry's header takes, from its first 12 bytes (`None`: not an entry)."""
+    if len(head) < _PREFIX or head[: len(MAGIC)] != MAGIC:
+        return None
+    return int(_PREFIX + _LEN.unpack_from(head, len(MAGIC))[0])
 
 
 _FIELDS: dict[str, tuple[type, ...]] = {
@@ -174,7 +243,9 @@ def read_header(head: bytes) -> dict[str, Any]:
     return _split(head)[1]
 
 
-def decode_entry(data: bytes, *, key: str, secret: bytes | None = None) -> Entry:
+def decode_entry(
+    data: bytes, *, key: str, secret: bytes | None = None, blobs: Blobs | None = None
+) -> Entry:
     """Check stored bytes and return the entry, with its outputs not yet loaded.
 
     Raises:
@@ -207,21 +278,46 @@ def decode_entry(data: bytes, *, key: str, secret: bytes | None = None) -> Entry
         created_at=float(header["created_at"]),
         producer=header["producer"],
         payload=payload,
+        refs=header["refs"],
+        blobs=blobs,
     )
 
 
 def load_outputs(entry: Entry) -> Entry:
-    """The entry with its outputs unpickled.
+    """The entry with its outputs unpickled (and its blobs read, files restored).
 
     Raises:
-        EntryProblem: the payload cannot be loaded here (e.g. a class is gone).
+        EntryProblem: the payload cannot be loaded here (e.g. a class is gone), or
+            a blob it refers to is missing or damaged.
     """
-    import pickle
-
+    payload: bytes | memoryview = entry.payload
+    buffers: list[bytes] = []
+    loaded: list[Any] = []
+    if entry.refs:
+        blobs = entry.blobs
+        if blobs is None:
+            raise EntryProblem("unloadable (its blobs are not available here)")
+        try:
+            for ref in entry.refs:
+                if ref.kind == "pickle":
+                    payload = blobs.read(ref)
+                elif ref.kind == "buffer":
+                    buffers.append(blobs.read(ref))
+                elif ref.kind == "file":
+                    loaded.append(blobs.restore_file(ref))
+                else:
+                    loaded.append(blobs.restore_dir(ref))
+        except BlobProblem as problem:
+            raise EntryProblem(str(problem)) from None
+        except OSError as exc:
+            raise EntryProblem(f"blob unreadable ({type(exc).__name__}: {exc})") from None
+    hooks.loaded = loaded
     try:
-        outputs = pickle.loads(entry.payload)  # noqa: S301 (checked and sealed above)
+        outputs = pickle.loads(payload, buffers=buffers)  # noqa: S301 (checked and sealed above)
     except Exception as exc:  # a checked payload that no longer loads: a miss
         raise EntryProblem(f"unloadable ({type(exc).__name__}: {exc})") from None
+    finally:
+        hooks.loaded = None
     return Entry(
         entry.key,
         entry.task,
@@ -230,4 +326,6 @@ def load_outputs(entry: Entry) -> Entry:
         entry.producer,
         entry.payload,
         outputs,
+        entry.refs,
+        entry.blobs,
     )

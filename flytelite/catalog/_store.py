@@ -7,11 +7,13 @@ writes create only if absent (the first writer wins).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,16 @@ import blake3
 
 from .._errors import MissingExtraError, StoreError
 
-__all__ = ["FsspecStore", "LocalStore", "ObjectInfo", "Store", "open_store", "safe_name"]
+__all__ = [
+    "FsspecStore",
+    "LocalStore",
+    "ObjectInfo",
+    "Store",
+    "local_root",
+    "open_store",
+    "safe_name",
+    "temp_beside",
+]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -74,6 +85,30 @@ class Store(Protocol):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under `prefix`."""
 
+    def info(self, path: str) -> ObjectInfo | None:
+        """The object's size and modification time, or `None` if there is none."""
+
+    def put_file(self, path: str, local: str) -> None:
+        """Write the object from a local file (atomically; replaces any object there)."""
+
+    def get_file(self, path: str, local: str) -> bool:
+        """Copy the object to a local file; `False` if there is none."""
+
+
+@contextlib.contextmanager
+def temp_beside(target: str) -> Iterator[str]:
+    """A temporary path in `target`'s folder (to write, then move into place); removed
+    afterwards if it is still there. Names end in `.tmp`: listings skip them."""
+    folder, name = os.path.split(target)
+    tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+    try:
+        yield tmp
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
 
 class LocalStore:
     """A folder on a local file system, written with plain `os` calls."""
@@ -123,6 +158,34 @@ class LocalStore:
             except FileNotFoundError:
                 pass
 
+    def info(self, path: str) -> ObjectInfo | None:
+        try:
+            st = os.stat(self._path(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return ObjectInfo(path, st.st_size, st.st_mtime)
+
+    def put_file(self, path: str, local: str) -> None:
+        target = self._path(path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with temp_beside(target) as tmp:
+            shutil.copyfile(local, tmp)  # the kernel's copy (copy_file_range, sendfile)
+            os.replace(tmp, target)
+
+    def get_file(self, path: str, local: str) -> bool:
+        try:
+            shutil.copyfile(self._path(path), local)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
+
+    def touch(self, path: str) -> None:
+        """Set the object's modification time to now."""
+        try:
+            os.utime(self._path(path))
+        except FileNotFoundError:
+            pass
+
     def size(self, path: str) -> int | None:
         """The object's size in bytes, or `None` if there is none."""
         try:
@@ -150,19 +213,25 @@ class LocalStore:
             return []
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        base = Path(self._path(prefix)) if prefix else self.root
-        if not base.is_dir():
-            return
-        for folder, _dirs, files in os.walk(base):
-            for name in files:
-                if name.endswith(".tmp"):
-                    continue
-                full = Path(folder, name)
+        # `os.scandir` and plain strings: a cache of 100k entries lists in a fraction
+        # of the time that `os.walk` with `pathlib` takes.
+        pending = [(self._path(prefix) if prefix else str(self.root), prefix)]
+        while pending:
+            folder, relative = pending.pop()
+            try:
+                found = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for item in found:
+                name = f"{relative}/{item.name}" if relative else item.name
                 try:
-                    st = full.stat()
+                    if item.is_dir(follow_symlinks=False):
+                        pending.append((item.path, name))
+                    elif not item.name.endswith(".tmp"):
+                        st = item.stat()
+                        yield ObjectInfo(name, st.st_size, st.st_mtime)
                 except FileNotFoundError:
                     continue
-                yield ObjectInfo(full.relative_to(self.root).as_posix(), st.st_size, st.st_mtime)
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -286,10 +355,34 @@ class FsspecStore:
             return
         cut = len(self.root) + 1
         for full, info in found.items():
-            mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0.0
-            if hasattr(mtime, "timestamp"):
-                mtime = mtime.timestamp()
-            yield ObjectInfo(full[cut:], int(info.get("size") or 0), float(mtime))
+            yield ObjectInfo(full[cut:], int(info.get("size") or 0), _mtime(info))
+
+    @_transport
+    def info(self, path: str) -> ObjectInfo | None:
+        try:
+            info = self.fs.info(self._path(path))
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(path, int(info.get("size") or 0), _mtime(info))
+
+    @_transport
+    def put_file(self, path: str, local: str) -> None:
+        self.fs.put_file(local, self._path(path))  # one PUT, or a multipart upload
+
+    @_transport
+    def get_file(self, path: str, local: str) -> bool:
+        try:
+            self.fs.get_file(self._path(path), local)
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def _mtime(info: dict[str, Any]) -> float:
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0.0
+    if hasattr(mtime, "timestamp"):
+        mtime = mtime.timestamp()
+    return float(mtime)
 
 
 # fsspec's file-system packages that a flytelite extra installs.
@@ -332,11 +425,19 @@ def _is_precondition_failure(exc: OSError) -> bool:
     return "PreconditionFailed" in text or "If-None-Match" in text or "412" in text
 
 
+def local_root(url: str) -> str | None:
+    """The folder of a local cache URL (a path or `file://`), or `None` for other stores."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return unquote(parsed.path)
+    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
+        return url
+    return None
+
+
 def open_store(url: str, storage_options: dict[str, Any] | None = None) -> Store:
     """The store for `url`: local paths and `file://` URLs use plain `os` calls."""
-    parsed = urlparse(url)
-    if parsed.scheme in ("", "file") or (len(parsed.scheme) == 1 and os.name == "nt"):
-        if parsed.scheme == "file":
-            return LocalStore(unquote(parsed.path))
-        return LocalStore(url)
+    root = local_root(url)
+    if root is not None:
+        return LocalStore(root)
     return FsspecStore(url, storage_options)
