@@ -194,7 +194,7 @@ def remember(memo: StatCache, path: str, digest: str, size: int) -> None:
 _current: contextvars.ContextVar[StatCache | None] = contextvars.ContextVar(
     "flytelite_stat_cache", default=None
 )
-_default: list[StatCache] = []
+_default: dict[str, StatCache] = {}
 
 
 def stat_cache() -> StatCache:
@@ -202,12 +202,15 @@ def stat_cache() -> StatCache:
     found = _current.get()
     if found is not None:
         return found
-    if not _default:
+    url = os.environ.get("FLYTELITE_CACHE_URL") or str(platform_cache_folder())
+    memo = _default.get(url)
+    if memo is None:
         from .catalog._store import local_root  # lazily: hashing outside a run is rare
 
-        url = os.environ.get("FLYTELITE_CACHE_URL") or str(platform_cache_folder())
-        _default.append(StatCache(local_dir(local_root(url))))
-    return _default[0]
+        root = local_root(url)
+        folder = local_dir(str(Path(root).expanduser().absolute()) if root else None)
+        memo = _default[url] = StatCache(folder)
+    return memo
 
 
 def use_stat_cache(cache: StatCache) -> contextvars.Token[StatCache | None]:

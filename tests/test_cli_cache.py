@@ -258,3 +258,11 @@ def test_an_ambiguous_function_name_is_a_usage_error_listing_the_candidates(
     assert (code, out) == (2, "")
     assert err == "error: 'f' is ambiguous: name one of autre.f, données.f\n"
     assert "entries:  4 in 3 tasks" in cli(capsys, "cache", "info")[1]  # nothing was removed
+
+
+def test_prune_needs_a_bound_or_an_age(capsys: pytest.CaptureFixture[str]) -> None:
+    fl.run(fill, 1)
+    code, out, err = cli(capsys, "cache", "prune")
+    assert code == 2 and "--max-size SIZE, --older-than AGE, or both" in err and out == ""
+    code, out, err = cli(capsys, "cache", "prune", "square", "--task", "cube", "--max-size", "1")
+    assert code == 2 and "two tasks named" in err
