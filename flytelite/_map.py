@@ -135,34 +135,37 @@ async def _map_aio(
             broken.append(exc)
             return None
 
-    async def worker(first: tuple[int, tuple[Any, ...]] | None) -> None:
+    async def worker() -> None:
         nonlocal running
         try:
-            item = first
-            while True:
-                if item is None:
-                    item = pull()
-                    if item is None:
-                        return
+            first = True
+            while (item := pull()) is not None:
+                if first and len(workers) < limit:
+                    spawn()  # the next worker, once this one has an item to call
+                first = False
                 i, args = item
                 try:
                     done[i] = (True, await task.aio(*args))
                 except Exception as exc:
                     done[i] = (False, exc)
                 wakeup.set()
-                item = None
         finally:
             running -= 1
             wakeup.set()
 
-    # One worker per item taken, up to the limit; each then takes the next item
-    # when its call settles. Without a limit, `MAX_IN_FLIGHT` bounds the memory a
-    # very long map holds (a call in flight costs a few KB).
+    def spawn() -> None:
+        nonlocal running
+        running += 1
+        workers.append(asyncio.ensure_future(worker()))
+
+    # Workers start one after another, each as the previous one takes its first
+    # item, up to the limit; each then takes the next item when its call settles.
+    # Items are taken, and their calls started, in input order. Without a limit,
+    # `MAX_IN_FLIGHT` bounds the memory a very long map holds (a call in flight
+    # costs a few KB).
     limit = concurrency or MAX_IN_FLIGHT
     workers: list[asyncio.Task[None]] = []
-    while len(workers) < limit and (item := pull()) is not None:
-        workers.append(asyncio.ensure_future(worker(item)))
-    running = len(workers)
+    spawn()
     try:
         nxt = 0
         while True:

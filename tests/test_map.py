@@ -83,12 +83,31 @@ def test_unbounded_concurrency_runs_everything_at_once() -> None:
 
 def test_an_unbounded_map_keeps_at_most_ten_thousand_calls_in_flight() -> None:
     # A very long map without a limit must not hold a call per item in memory at once.
+    # Every call waits until 10,000 are in flight: with the bound exactly 10,000 are,
+    # without it all 10,300 would start.
+    gate: dict[str, asyncio.Event] = {}
+
+    @env.task
+    async def held(i: int) -> int:
+        with lock:
+            in_flight["now"] += 1
+            in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        try:
+            if in_flight["now"] >= 10_000:
+                gate["open"].set()
+            await asyncio.wait_for(gate["open"].wait(), timeout=60)
+        finally:
+            with lock:
+                in_flight["now"] -= 1
+        return i
+
     @env.task
     async def root(n: int) -> int:
-        return sum([r async for r in fl.map.aio(tracked, range(n), [0.01] * n)])
+        gate["open"] = asyncio.Event()
+        return sum([r async for r in fl.map.aio(held, range(n))])
 
     n = 10_300
-    assert fl.run(root, n, progress=False).outputs == 10 * sum(range(n))
+    assert fl.run(root, n, progress=False).outputs == sum(range(n))
     assert in_flight["max"] == 10_000
 
 
