@@ -233,7 +233,12 @@ def _timeline(run: _Run, *, width: int, label_width: int, compact: bool, lane_h:
             bar = _Bar(x0, max(x0 + 1.5, x(row.started + row.duration)), _kind(row), [row])
             lanes.append((label, depth, [bar]))
     else:
-        lanes = _grouped_lanes(run, x, max_lanes=12 if compact else MAX_LANES)
+        lanes = _grouped_lanes(
+            run,
+            x,
+            max_lanes=12 if compact else MAX_LANES,
+            max_bars=MAX_BARS // 5 if compact else MAX_BARS,
+        )
         lane_h += 6
     axis_h = 22
     height = axis_h + lane_h * len(lanes) + 6
@@ -283,7 +288,7 @@ def _clip(text: str, n: int) -> str:
 
 
 def _grouped_lanes(
-    run: _Run, x: Callable[[float], float], *, max_lanes: int
+    run: _Run, x: Callable[[float], float], *, max_lanes: int, max_bars: int
 ) -> list[tuple[str, int, list[_Bar]]]:
     """One lane per task under the same chain of callers; nearby bars merge."""
     paths: dict[int, tuple[str, ...]] = {}
@@ -298,7 +303,7 @@ def _grouped_lanes(
         lanes.setdefault(path, []).append(row)
     for gap in _MERGE_GAPS:  # the first gap that keeps the page within its bound
         out = [_lane(path, rows, x, gap) for path, rows in lanes.items()]
-        if sum(len(bars) for _, _, bars in out) <= MAX_BARS:
+        if sum(len(bars) for _, _, bars in out) <= max_bars:
             break
     return out
 
