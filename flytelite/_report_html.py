@@ -619,6 +619,8 @@ text-transform:uppercase;letter-spacing:.04em}
 .fl-succeeded{background:#e3f4ec;color:#1f7a4f}.fl-failed{background:#fbe5e7;color:#b32532}
 .fl-cancelled,.fl-running,.fl-empty{background:#eceef2;color:#596174}
 .fl-meta{color:var(--muted);font-size:12.5px;margin-top:2px;word-break:break-all}
+.fl-error{margin-top:10px;padding:8px 12px;border-radius:8px;background:#fbe5e7;color:#8f1d28;
+font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap}
 .fl-meta code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .fl-figures{display:flex;flex-wrap:wrap;gap:10px;margin-top:14px}
 .fl-figure{flex:1 1 110px;background:var(--bg);border-radius:8px;padding:8px 12px}
@@ -698,8 +700,25 @@ def _header(report: Report, run: _Run) -> str:
         f'<div class="fl-head"><h1>{_e(task)}</h1>'
         f'<span class="fl-badge fl-{_e(outcome)}">{_e(outcome)}</span></div>'
         f'<div class="fl-meta">{" · ".join(meta)}</div>'
+        f"{_failure(run)}"
         f'<div class="fl-figures">{cells}</div>'
     )
+
+
+def _failure(run: _Run) -> str:
+    """Where a failed run failed: the call that raised its root's exception first (the
+    one that started last among the calls it passed through)."""
+    if not run.order:
+        return ""
+    root = run.order[0][1]
+    exc = root.exception
+    if root.status != "failed" or exc is None:
+        return ""
+    origin = next((r for r in reversed(run.rows) if r.exception is exc), root)
+    where = "" if origin is root else f" in {origin.task}"
+    if origin.node is not None:
+        where += f" (node {origin.node})"
+    return f'<div class="fl-error">failed{_e(where)}: {_e((origin.error or "")[:500])}</div>'
 
 
 def render(report: Report) -> str:

@@ -262,7 +262,7 @@ def test_cli_report_html(tmp_path: Path, cache_dir: Path) -> None:
         "run", str(flow), "fails", "--x", "1", "--report-html", str(failed), cache=cache_dir
     )
     assert result.returncode == 1
-    assert "RuntimeError: no 1" in html.unescape(failed.read_text())
+    assert re.search(r'class="fl-error">failed: RuntimeError: no 1<', failed.read_text())
     missing = tmp_path / "nope" / "run.html"
     result = _cli(
         "run", str(flow), "main", "--x", "3", "--report-html", str(missing), cache=cache_dir
