@@ -795,6 +795,7 @@ def render_compact(report: Report, outputs: str | None = None) -> str:
         f'<span class="fl-badge fl-{_e(outcome)}">{_e(outcome)}</span>'
         f'<span class="fl-muted">{_e(line)}</span></div>'
         + _compact_meta(report, outputs)
+        + _failure(run)
         + '<div style="margin-top:12px">'
         + _legend(kinds)
         + _timeline(run, width=760, label_width=170, compact=True, lane_h=16)

@@ -203,6 +203,9 @@ def test_notebook_display_is_compact_and_has_no_script() -> None:
     assert "outputs <code>" in run._repr_html_()
     assert "<title>html.broken" in run._repr_html_()  # hover details as SVG titles
     assert fl.Report()._repr_html_().count("No calls") == 1
+    with pytest.raises(fl.TaskFailedError) as failed:
+        fl.run(broken, progress=False)
+    assert "failed: ValueError: broken on purpose" in failed.value.report._repr_html_()
 
 
 def test_to_dicts_has_start_times_and_parents() -> None:
