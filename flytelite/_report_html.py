@@ -233,7 +233,12 @@ def _timeline(run: _Run, *, width: int, label_width: int, compact: bool, lane_h:
             bar = _Bar(x0, max(x0 + 1.5, x(row.started + row.duration)), _kind(row), [row])
             lanes.append((label, depth, [bar]))
     else:
-        lanes = _grouped_lanes(run, x, max_lanes=12 if compact else MAX_LANES)
+        lanes = _grouped_lanes(
+            run,
+            x,
+            max_lanes=12 if compact else MAX_LANES,
+            max_bars=MAX_BARS // 5 if compact else MAX_BARS,
+        )
         lane_h += 6
     axis_h = 22
     height = axis_h + lane_h * len(lanes) + 6
@@ -283,7 +288,7 @@ def _clip(text: str, n: int) -> str:
 
 
 def _grouped_lanes(
-    run: _Run, x: Callable[[float], float], *, max_lanes: int
+    run: _Run, x: Callable[[float], float], *, max_lanes: int, max_bars: int
 ) -> list[tuple[str, int, list[_Bar]]]:
     """One lane per task under the same chain of callers; nearby bars merge."""
     paths: dict[int, tuple[str, ...]] = {}
@@ -298,7 +303,7 @@ def _grouped_lanes(
         lanes.setdefault(path, []).append(row)
     for gap in _MERGE_GAPS:  # the first gap that keeps the page within its bound
         out = [_lane(path, rows, x, gap) for path, rows in lanes.items()]
-        if sum(len(bars) for _, _, bars in out) <= MAX_BARS:
+        if sum(len(bars) for _, _, bars in out) <= max_bars:
             break
     return out
 
@@ -620,6 +625,8 @@ text-transform:uppercase;letter-spacing:.04em}
 .fl-succeeded{background:#e3f4ec;color:#1f7a4f}.fl-failed{background:#fbe5e7;color:#b32532}
 .fl-cancelled,.fl-running,.fl-empty{background:#eceef2;color:#596174}
 .fl-meta{color:var(--muted);font-size:12.5px;margin-top:2px;word-break:break-all}
+.fl-error{margin-top:10px;padding:8px 12px;border-radius:8px;background:#fbe5e7;color:#8f1d28;
+font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap}
 .fl-meta code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .fl-figures{display:flex;flex-wrap:wrap;gap:10px;margin-top:14px}
 .fl-figure{flex:1 1 110px;background:var(--bg);border-radius:8px;padding:8px 12px}
@@ -699,8 +706,25 @@ def _header(report: Report, run: _Run) -> str:
         f'<div class="fl-head"><h1>{_e(task)}</h1>'
         f'<span class="fl-badge fl-{_e(outcome)}">{_e(outcome)}</span></div>'
         f'<div class="fl-meta">{" · ".join(meta)}</div>'
+        f"{_failure(run)}"
         f'<div class="fl-figures">{cells}</div>'
     )
+
+
+def _failure(run: _Run) -> str:
+    """Where a failed run failed: the call that raised its root's exception first (the
+    one that started last among the calls it passed through)."""
+    if not run.order:
+        return ""
+    root = run.order[0][1]
+    exc = root.exception
+    if root.status != "failed" or exc is None:
+        return ""
+    origin = next((r for r in reversed(run.rows) if r.exception is exc), root)
+    where = "" if origin is root else f" in {origin.task}"
+    if origin.node is not None:
+        where += f" (node {origin.node})"
+    return f'<div class="fl-error">failed{_e(where)}: {_e((origin.error or "")[:500])}</div>'
 
 
 def render(report: Report) -> str:
@@ -784,6 +808,7 @@ def render_compact(report: Report, outputs: str | None = None) -> str:
         f'<span class="fl-badge fl-{_e(outcome)}">{_e(outcome)}</span>'
         f'<span class="fl-muted">{_e(line)}</span></div>'
         + _compact_meta(report, outputs)
+        + _failure(run)
         + '<div style="margin-top:12px">'
         + _legend(kinds)
         + _timeline(run, width=760, label_width=170, compact=True, lane_h=16)

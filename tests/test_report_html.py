@@ -205,6 +205,9 @@ def test_notebook_display_is_compact_and_has_no_script() -> None:
     assert "outputs <code>" in run._repr_html_()
     assert "<title>html.broken" in run._repr_html_()  # hover details as SVG titles
     assert fl.Report()._repr_html_().count("No calls") == 1
+    with pytest.raises(fl.TaskFailedError) as failed:
+        fl.run(broken, progress=False)
+    assert "failed: ValueError: broken on purpose" in failed.value.report._repr_html_()
 
 
 def test_to_dicts_has_start_times_and_parents() -> None:
@@ -264,7 +267,7 @@ def test_cli_report_html(tmp_path: Path, cache_dir: Path) -> None:
         "run", str(flow), "fails", "--x", "1", "--report-html", str(failed), cache=cache_dir
     )
     assert result.returncode == 1
-    assert "RuntimeError: no 1" in html.unescape(failed.read_text())
+    assert re.search(r'class="fl-error">failed: RuntimeError: no 1<', failed.read_text())
     missing = tmp_path / "nope" / "run.html"
     result = _cli(
         "run", str(flow), "main", "--x", "3", "--report-html", str(missing), cache=cache_dir

@@ -16,16 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import opentelemetry.sdk.trace as sdk_trace
+import opentelemetry.trace as trace
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import flytelite as fl
-
-trace = pytest.importorskip("opentelemetry.trace")
-sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
-    InMemorySpanExporter,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 env = fl.TaskEnvironment("traced")
@@ -268,7 +265,6 @@ def test_spans_of_calls_in_a_process_worker_are_parented(spans: Spans) -> None:
 
 
 def test_spans_of_calls_in_a_dask_worker_are_parented(spans: Spans) -> None:
-    pytest.importorskip("distributed")
     executor = fl.DaskExecutor(
         n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None
     )
