@@ -320,6 +320,7 @@ class Engine:
             found = await memo.lookup(key, max_age)
             if found.hit:
                 row.cache = CacheStatus.HIT
+                row.populated_in = found.entry.duration if found.entry is not None else None
                 return found.outputs
             lookup_failed = found.status is CacheStatus.LOOKUP_FAILURE
             if lookup_failed:
@@ -343,6 +344,7 @@ class Engine:
             if not isinstance(turn, Lease):
                 row.cache = CacheStatus.HIT  # another holder produced it meanwhile
                 row.miss_reason = None
+                row.populated_in = turn.entry.duration if turn.entry is not None else None
                 return turn.outputs
             lease = turn
             if waited:
@@ -352,6 +354,7 @@ class Engine:
         try:
             row.cache = CacheStatus.LOOKUP_FAILURE if lookup_failed else CacheStatus.MISS
             cancelled = False
+            executing = _perf()
             try:
                 result = await self._execute(
                     task, inputs, row, keep=True, slot_held=slot is not None
@@ -359,7 +362,14 @@ class Engine:
             except _CancelledAfterReturn as exc:
                 result, cancelled = exc.result, True
             # The body returned: its outputs are written even if the run is being cancelled.
-            written = await memo.write(task.name, key, result, overwrite=override, max_age=max_age)
+            written = await memo.write(
+                task.name,
+                key,
+                result,
+                overwrite=override,
+                max_age=max_age,
+                duration=_perf() - executing,
+            )
         finally:
             try:
                 if lease is not None:

@@ -133,7 +133,14 @@ class RunCatalog:
         return result
 
     async def write(
-        self, task: str, key: Key, outputs: Any, *, overwrite: bool, max_age: float | None
+        self,
+        task: str,
+        key: Key,
+        outputs: Any,
+        *,
+        overwrite: bool,
+        max_age: float | None,
+        duration: float | None = None,
     ) -> Written:
         """Write the outputs, finishing even if cancelled.
 
@@ -141,7 +148,7 @@ class RunCatalog:
         first, that entry stands and `Written.committed` holds its outputs, so
         that every caller of a key sees one value.
         """
-        request = UploadRequest(key, outputs, self.run_id, overwrite, max_age)
+        request = UploadRequest(key, outputs, self.run_id, overwrite, max_age, duration)
         response, cancelled = await settle(asyncio.ensure_future(self._upload(request)))
         result = response.results[0]
         if result.status is CacheStatus.PUT_FAILURE:

@@ -44,6 +44,8 @@ class ReportRow:
         started: When the call started (seconds since the epoch, `time.time()`).
         parent: The row of the task call whose body made this call (`None` for the root).
         edges: For a dynamic workflow's call, its DAG as `(upstream node, node)` pairs.
+        populated_in: For a hit, the seconds the body took in the call that wrote the
+            entry (where the entry records it): what the hit saved, less its own time.
     """
 
     task: str
@@ -59,6 +61,7 @@ class ReportRow:
     started: float = 0.0
     parent: ReportRow | None = field(default=None, repr=False)
     edges: tuple[tuple[str, str], ...] | None = field(default=None, repr=False)
+    populated_in: float | None = field(default=None, repr=False)
 
     @property
     def error(self) -> str | None:
@@ -84,6 +87,8 @@ class ReportRow:
             out["node"] = self.node
         if self.edges is not None:
             out["edges"] = [list(edge) for edge in self.edges]
+        if self.populated_in is not None:
+            out["populated_in"] = self.populated_in
         return out
 
 

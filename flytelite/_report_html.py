@@ -157,13 +157,18 @@ def _per_task(rows: Iterable[ReportRow]) -> list[_TaskFigures]:
     out = []
     for f in task_figures(rows):
         store = f.statuses[CacheStatus.LOOKUP_FAILURE] + f.statuses[CacheStatus.PUT_FAILURE]
-        # What a hit saved: what executing the task took in this run (the median of its
-        # successful executions), less what the hit itself took.
+        # What a hit saved: what the body took in the call that wrote the entry (the
+        # entry records it), less what the hit itself took; for entries that do not
+        # record it, the median of the task's successful executions in this run.
         executed = sorted(r.duration for r in f.rows if r.attempts > 0 and r.status == "succeeded")
+        median = executed[len(executed) // 2] if executed else None
         saved = None
-        if f.hits and executed:
-            median = executed[len(executed) // 2]
-            saved = sum(max(0.0, median - r.duration) for r in f.rows if r.cache is CacheStatus.HIT)
+        for r in f.rows:
+            if r.cache is not CacheStatus.HIT:
+                continue
+            took = r.populated_in if r.populated_in is not None else median
+            if took is not None:
+                saved = (saved or 0.0) + max(0.0, took - r.duration)
         out.append(_TaskFigures(f, store, saved))
     out.sort(key=lambda t: -t.figures.total)
     return out

@@ -42,6 +42,19 @@ def test_put_then_get_round_trips_with_metadata(tmp_path: Path) -> None:
     assert isinstance(catalog, fl.catalog.CatalogClient)
 
 
+def test_an_entry_keeps_how_long_its_body_took(tmp_path: Path) -> None:
+    catalog = FsspecCatalog(str(tmp_path / "c"))
+    timed, untimed = Key("env.task", "1", {"x": 1}), Key("env.task", "1", {"x": 2})
+    catalog.put(timed, "out", producer="run-1", duration=1.25)
+    catalog.put(untimed, "out", producer="run-1")
+    got, plain = catalog.get(timed), catalog.get(untimed)
+    assert got is not None and got.duration == 1.25 and got.outputs == "out"
+    assert plain is not None and plain.duration is None
+    catalog.update(timed, "new", duration=0.5)
+    again = catalog.get(timed)
+    assert again is not None and again.duration == 0.5 and again.outputs == "new"
+
+
 def test_keys_depend_on_every_component() -> None:
     base = Key("env.t", "1", {"x": 1}, signature=("POSITIONAL_OR_KEYWORD:x",))
     same = Key("env.t", "1", {"x": 1}, signature=("POSITIONAL_OR_KEYWORD:x",))

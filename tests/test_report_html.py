@@ -121,6 +121,36 @@ def unkeepable() -> object:
     return threading.Lock()  # cannot be pickled: a put failure
 
 
+def test_time_saved_by_hits_comes_from_the_run_that_wrote_the_entries(tmp_path: Path) -> None:
+    # The re-run executes nothing, so only the entries can say what the hits saved.
+    saving = fl.TaskEnvironment("html_saved")
+
+    @saving.task(cache=True, cache_version="1")
+    async def slow(i: int) -> int:
+        await asyncio.sleep(0.25)
+        return i
+
+    @saving.task
+    async def fan() -> int:
+        return sum(await asyncio.gather(*(slow(i) for i in range(3))))
+
+    cache = str(tmp_path / "cache")
+    first = fl.run(fan, cache_url=cache, progress=False)
+    assert all(r.populated_in is None for r in first.report)  # nothing was a hit
+    again = fl.run(fan, cache_url=cache, progress=False)
+    hits = again.report.by_task("slow")
+    assert [r.cache for r in hits] == [fl.CacheStatus.HIT] * 3
+    assert all(r.populated_in is not None and 0.25 <= r.populated_in < 5 for r in hits)
+    assert [d["populated_in"] for d in again.report.to_dicts()[1:]] == [
+        r.populated_in for r in hits
+    ]
+    page = html.unescape(again.report.to_html())
+    saved = re.search(r'<b class="fl-hit">≈ ([\d.]+) (ms|s)</b><span>saved by hits', page)
+    assert saved is not None
+    seconds = float(saved.group(1)) / (1000 if saved.group(2) == "ms" else 1)
+    assert seconds >= 0.7  # three hits of 0.25 s calls, less the hits' own time
+
+
 def test_store_failures_have_their_colour_and_figure() -> None:
     with pytest.warns(fl.CatalogWarning, match="could not be written"):
         run = fl.run(unkeepable, progress=False)

@@ -335,10 +335,16 @@ class AsyncCatalogClient:
         catalog = self._inline[0]
         key = request.key
         if request.overwrite:
-            status = catalog.update_pickled(key, payload, producer=request.producer)
+            status = catalog.update_pickled(
+                key, payload, producer=request.producer, duration=request.duration
+            )
         else:
             status = catalog.put_pickled(
-                key, payload, producer=request.producer, max_age=request.max_age
+                key,
+                payload,
+                producer=request.producer,
+                max_age=request.max_age,
+                duration=request.duration,
             )
         if status is CacheStatus.POPULATED:
             self.explainer.written(key, request.producer)
@@ -443,11 +449,16 @@ class AsyncCatalogClient:
 
     def _upload(self, request: UploadRequest) -> UploadResult:
         key = request.key
+        client = self.client
+        # The body's duration goes to a catalog whose writes are flytelite's own; a
+        # user's `put` and `update` keep the protocol's signature.
+        timed = isinstance(client, FsspecCatalog) and _inherits(client, "put", "update")
+        extra = {"duration": request.duration} if timed else {}
         if request.overwrite:
-            status = self.client.update(key, request.outputs, producer=request.producer)
+            status = client.update(key, request.outputs, producer=request.producer, **extra)
         else:
-            status = self.client.put(
-                key, request.outputs, producer=request.producer, max_age=request.max_age
+            status = client.put(
+                key, request.outputs, producer=request.producer, max_age=request.max_age, **extra
             )
         if status is CacheStatus.POPULATED:
             self.explainer.written(key, request.producer)

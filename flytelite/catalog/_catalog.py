@@ -197,7 +197,12 @@ class FsspecCatalog:
             return None
 
     def _encode(
-        self, key: Key, payload: bytes, producer: str, refs: tuple[BlobRef, ...] = ()
+        self,
+        key: Key,
+        payload: bytes,
+        producer: str,
+        refs: tuple[BlobRef, ...] = (),
+        duration: float | None = None,
     ) -> list[bytes]:
         return encode_entry(
             key=key.digest,
@@ -207,15 +212,27 @@ class FsspecCatalog:
             payload=payload,
             secret=self._secret,
             refs=refs,
+            duration=duration,
         )
 
     def put(
-        self, key: Key, outputs: Any, *, producer: str = "", max_age: float | None = None
+        self,
+        key: Key,
+        outputs: Any,
+        *,
+        producer: str = "",
+        max_age: float | None = None,
+        duration: float | None = None,
     ) -> CacheStatus:
-        return self.put_pickled(key, dump_outputs(outputs), producer=producer, max_age=max_age)
+        """Write the outputs of `key` unless a valid entry is there (`duration`: seconds
+        the body took, kept in the entry for the report's "time saved by hits")."""
+        payload = dump_outputs(outputs)
+        return self.put_pickled(key, payload, producer=producer, max_age=max_age, duration=duration)
 
-    def update(self, key: Key, outputs: Any, *, producer: str = "") -> CacheStatus:
-        return self.update_pickled(key, dump_outputs(outputs), producer=producer)
+    def update(
+        self, key: Key, outputs: Any, *, producer: str = "", duration: float | None = None
+    ) -> CacheStatus:
+        return self.update_pickled(key, dump_outputs(outputs), producer=producer, duration=duration)
 
     def put_pickled(
         self,
@@ -224,26 +241,38 @@ class FsspecCatalog:
         *,
         producer: str = "",
         max_age: float | None = None,
+        duration: float | None = None,
     ) -> CacheStatus:
         """`put` of outputs already pickled (`dump_outputs`)."""
         if self.read_only:
             return CacheStatus.MISS
-        status = self._commit(key, payload, producer, max_age=max_age, exclusive=True)
+        status = self._commit(
+            key, payload, producer, max_age=max_age, exclusive=True, duration=duration
+        )
         if self._writes_shared:
             assert self.shared is not None
-            self.shared.put_pickled(key, payload, producer=producer, max_age=max_age)
+            self.shared.put_pickled(
+                key, payload, producer=producer, max_age=max_age, duration=duration
+            )
         return status
 
     def update_pickled(
-        self, key: Key, payload: Pickled | bytes, *, producer: str = ""
+        self,
+        key: Key,
+        payload: Pickled | bytes,
+        *,
+        producer: str = "",
+        duration: float | None = None,
     ) -> CacheStatus:
         """`update` of outputs already pickled (`dump_outputs`)."""
         if self.read_only:
             return CacheStatus.MISS
-        status = self._commit(key, payload, producer, max_age=None, exclusive=False)
+        status = self._commit(
+            key, payload, producer, max_age=None, exclusive=False, duration=duration
+        )
         if self._writes_shared:
             assert self.shared is not None
-            self.shared.update_pickled(key, payload, producer=producer)
+            self.shared.update_pickled(key, payload, producer=producer, duration=duration)
         return status
 
     @property
@@ -258,11 +287,12 @@ class FsspecCatalog:
         *,
         max_age: float | None,
         exclusive: bool,
+        duration: float | None = None,
     ) -> CacheStatus:
         pickled = payload if isinstance(payload, Pickled) else Pickled(payload)
         started = time.monotonic()
         refs = tuple(self.blobs.put(pickled.sources))  # every blob before the entry
-        parts = self._encode(key, pickled.payload, producer, refs)
+        parts = self._encode(key, pickled.payload, producer, refs, duration)
         path = self.entry_path(key)
         if not self.store.write(path, parts, exclusive=exclusive):
             existing = self.inspect(key)

@@ -26,7 +26,7 @@ import math
 import pickle
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import blake3
@@ -71,6 +71,8 @@ class Entry:
     """The blobs the entry refers to (large pickles and buffers, file outputs)."""
     blobs: Blobs | None = field(default=None, repr=False, compare=False)
     """Where its blobs are read from (set by the catalog that found the entry)."""
+    duration: float | None = None
+    """Seconds the body that produced the outputs took, where the writer said."""
 
     @property
     def age(self) -> float:
@@ -150,9 +152,12 @@ def encode_entry(
     payload: bytes,
     secret: bytes | None = None,
     refs: tuple[BlobRef, ...] = (),
+    duration: float | None = None,
 ) -> list[bytes]:
     """The entry's bytes, as parts to write one after another (the payload is not copied)."""
     fields: dict[str, Any] = {"refs": [r.to_json() for r in refs]} if refs else {}
+    if duration is not None and math.isfinite(duration) and duration >= 0:
+        fields["duration"] = float(duration)
     header = json.dumps(
         {
             **fields,
@@ -210,6 +215,11 @@ def _split(data: bytes | memoryview) -> tuple[bytes, dict[str, Any], int]:
     if any(r is None for r in parsed):
         raise EntryProblem("corrupt")
     header["refs"] = parsed
+    duration = header.get("duration")  # optional: how long the body took
+    if duration is not None and (
+        type(duration) not in (float, int) or not math.isfinite(duration) or duration < 0
+    ):
+        raise EntryProblem("corrupt")
     return prefix, header, end
 
 
@@ -280,6 +290,7 @@ def decode_entry(
         payload=payload,
         refs=header["refs"],
         blobs=blobs,
+        duration=None if header.get("duration") is None else float(header["duration"]),
     )
 
 
@@ -318,14 +329,4 @@ def load_outputs(entry: Entry) -> Entry:
         raise EntryProblem(f"unloadable ({type(exc).__name__}: {exc})") from None
     finally:
         hooks.loaded = None
-    return Entry(
-        entry.key,
-        entry.task,
-        entry.cache_version,
-        entry.created_at,
-        entry.producer,
-        entry.payload,
-        outputs,
-        entry.refs,
-        entry.blobs,
-    )
+    return replace(entry, outputs=outputs)

@@ -53,6 +53,8 @@ class UploadRequest:
     producer: str = ""
     overwrite: bool = False
     max_age: float | None = None
+    duration: float | None = None
+    """Seconds the body took (kept in entries written by an `FsspecCatalog`)."""
 
 
 @dataclass(frozen=True)
