@@ -244,17 +244,7 @@ class FsspecCatalog:
         duration: float | None = None,
     ) -> CacheStatus:
         """`put` of outputs already pickled (`dump_outputs`)."""
-        if self.read_only:
-            return CacheStatus.MISS
-        status = self._commit(
-            key, payload, producer, max_age=max_age, exclusive=True, duration=duration
-        )
-        if self._writes_shared:
-            assert self.shared is not None
-            self.shared.put_pickled(
-                key, payload, producer=producer, max_age=max_age, duration=duration
-            )
-        return status
+        return self._write(key, payload, producer, max_age, duration, exclusive=True)
 
     def update_pickled(
         self,
@@ -265,14 +255,27 @@ class FsspecCatalog:
         duration: float | None = None,
     ) -> CacheStatus:
         """`update` of outputs already pickled (`dump_outputs`)."""
+        return self._write(key, payload, producer, None, duration, exclusive=False)
+
+    def _write(
+        self,
+        key: Key,
+        payload: Pickled | bytes,
+        producer: str,
+        max_age: float | None,
+        duration: float | None,
+        *,
+        exclusive: bool,
+    ) -> CacheStatus:
+        """Commit here, then to a writable shared layer (create-if-absent or replace)."""
         if self.read_only:
             return CacheStatus.MISS
         status = self._commit(
-            key, payload, producer, max_age=None, exclusive=False, duration=duration
+            key, payload, producer, max_age=max_age, exclusive=exclusive, duration=duration
         )
         if self._writes_shared:
             assert self.shared is not None
-            self.shared.update_pickled(key, payload, producer=producer, duration=duration)
+            self.shared._write(key, payload, producer, max_age, duration, exclusive=exclusive)
         return status
 
     @property
