@@ -17,6 +17,7 @@ taken over within three heartbeats, as before.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -47,6 +48,9 @@ class LeaseKeeper:
         # (slot, owner) -> (key, when its lease expires, wall-clock time)
         self._held: dict[tuple[str, str], tuple[Key, float]] = {}
         self._busy: set[tuple[str, str]] = set()  # being extended right now
+        # (expires_at, slot) of held leases, soonest first; an entry whose expiry is no
+        # longer the lease's (extended, dropped) is stale and skipped when reached.
+        self._due: list[tuple[float, tuple[str, str]]] = []
         self._lock = threading.Lock()  # guards _held and _busy; never held across I/O
         self._idle = threading.Condition(self._lock)  # an extension finished
         self._stop = threading.Event()
@@ -59,7 +63,9 @@ class LeaseKeeper:
     def hold(self, key: Key, owner_id: str, expires_at: float) -> None:
         """Keep `owner_id`'s reservation of `key` alive (called as soon as it is acquired)."""
         with self._lock:
-            self._held[(key.digest + key.identifier, owner_id)] = (key, expires_at)
+            held = (key.digest + key.identifier, owner_id)
+            self._held[held] = (key, expires_at)
+            heapq.heappush(self._due, (expires_at, held))
             if self._thread is None and not self._stop.is_set():
                 self._thread = threading.Thread(
                     target=self._keep, name="flytelite-leases", daemon=True
@@ -130,9 +136,21 @@ class LeaseKeeper:
             self._last_round = time.monotonic() - started
 
     def _most_urgent(self, skip: set[tuple[str, str]]) -> tuple[str, str] | None:
+        """The held lease closest to expiring, or `None` once that is one this round
+        has extended already (the rest wait for the next round)."""
+        due = self._due
         with self._lock:
-            due = [(expires, held) for held, (_, expires) in self._held.items() if held not in skip]
-        return min(due)[1] if due else None
+            while due:
+                expires, held = due[0]
+                current = self._held.get(held)
+                if current is None or current[1] != expires:
+                    heapq.heappop(due)  # stale: extended or dropped since
+                    continue
+                if held in skip:
+                    return None
+                heapq.heappop(due)
+                return held
+        return None
 
     def _extend(self, held: tuple[str, str]) -> None:
         with self._lock:
@@ -167,4 +185,6 @@ class LeaseKeeper:
                         self._held[held] = (key, lease.expires_at)
                     else:
                         del self._held[held]  # taken over, or not sure: nothing to keep
+                if held in self._held:  # due again at its (new or unchanged) expiry
+                    heapq.heappush(self._due, (self._held[held][1], held))
                 self._idle.notify_all()
