@@ -177,15 +177,29 @@ def _enc_bool(v: bool, up: Update) -> None:
     up(b"T" if v else b"F")
 
 
-def _enc_int(v: int, up: Update) -> None:
+def _int_bytes(v: int) -> bytes:
     # Hex, not repr: repr of a huge int raises past sys.get_int_max_str_digits(),
     # a limit that varies by process; hex has no limit.
-    _str(up, b"i", hex(v))
+    data = hex(v).encode()
+    return b"i" + _pack_len(len(data)) + data
+
+
+def _str_bytes(v: str) -> bytes:
+    data = str.encode(v, "utf-8", "surrogatepass")
+    return b"s" + _pack_len(len(data)) + data
+
+
+def _float_bytes(v: float) -> bytes:
+    # The raw IEEE-754 bits: -0.0 and the sign and payload of a NaN are observable.
+    return b"f" + _pack_float(v)
+
+
+def _enc_int(v: int, up: Update) -> None:
+    up(_int_bytes(v))
 
 
 def _enc_float(v: float, up: Update) -> None:
-    # The raw IEEE-754 bits: -0.0 and the sign and payload of a NaN are observable.
-    up(b"f" + _pack_float(v))
+    up(_float_bytes(v))
 
 
 def _enc_complex(v: complex, up: Update) -> None:
@@ -193,7 +207,7 @@ def _enc_complex(v: complex, up: Update) -> None:
 
 
 def _enc_str(v: str, up: Update) -> None:
-    _str(up, b"s", v)
+    up(_str_bytes(v))
 
 
 def _enc_bytes(v: bytes, up: Update) -> None:
@@ -409,7 +423,20 @@ def _encode_other(v: Any, up: Update) -> None:
 # -- public entry points ---------------------------------------------------------------------
 
 
+_SCALARS: dict[type, Callable[[Any], bytes]] = {
+    int: _int_bytes,
+    str: _str_bytes,
+    float: _float_bytes,
+}
+"""Encoders of the commonest inputs as one `bytes`: hashed in one call (the same
+encoding `_encode` streams)."""
+
+
 def _digest(v: Any, method: HashMethod | None) -> bytes:
+    if method is None:
+        scalar = _SCALARS.get(type(v))
+        if scalar is not None:
+            return blake3.blake3(_DOMAIN + scalar(v)).digest()
     h = blake3.blake3(_DOMAIN)
     if method is None:
         _encode(v, h.update)

@@ -18,7 +18,6 @@ from ._cache import CacheStatus
 from ._errors import CatalogWarning
 from .catalog import (
     AsyncCatalogClient,
-    DownloadRequest,
     DownloadResult,
     Key,
     ReservationStatus,
@@ -114,9 +113,7 @@ class RunCatalog:
                 pass  # warnings turned into errors: the catalog still never fails a run
 
     async def lookup(self, key: Key, max_age: float | None) -> DownloadResult:
-        result: DownloadResult = (
-            await self.client.download(DownloadRequest(key, max_age))
-        ).results[0]
+        result = await self.client.lookup(key, max_age)
         if result.status is CacheStatus.LOOKUP_FAILURE:
             because = _because(result.error)
             self.warn(

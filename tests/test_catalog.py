@@ -90,7 +90,7 @@ def _flip_payload(data: bytes) -> bytes:
 
 
 def _flip_header(data: bytes) -> bytes:
-    i = data.index(b'"task"') + 9
+    i = data.index(b"env.task") + 2  # inside the task's name, in the sealed header
     return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
 
 
@@ -117,6 +117,64 @@ def test_a_damaged_entry_is_a_miss_and_the_next_write_replaces_it(
     catalog.put(key, ["fresh"])
     entry = catalog.get(key)
     assert entry is not None and entry.outputs == ["fresh"]
+
+
+def format_1(entry: Entry, payload: bytes, producer: str = "old-run") -> bytes:
+    """The entry's bytes as format 1 wrote them: a JSON header, sealed with blake3."""
+    import json
+    import struct
+
+    import blake3
+
+    header = json.dumps(
+        {
+            "format": 1,
+            "key": entry.key,
+            "task": entry.task,
+            "cache_version": entry.cache_version,
+            "created_at": entry.created_at,
+            "producer": producer,
+            "payload_size": len(payload),
+            "payload_blake3": blake3.blake3(payload).hexdigest(),
+            "seal": "plain",
+        }
+    ).encode()
+    prefix = b"FLTLENT\x01" + struct.pack("<I", len(header)) + header
+    return prefix + blake3.blake3(prefix).digest() + payload
+
+
+def test_entries_of_format_1_are_still_hits(cache_dir: Path) -> None:
+    """A cache written before the binary header keeps its entries: they are read, listed
+    and served, and a damaged one is still a miss."""
+    env = fl.TaskEnvironment("format_one")
+    executed: list[int] = []
+
+    @env.task(cache=True, cache_version="1")
+    def double(x: int) -> list[int]:
+        executed.append(x)
+        return [2 * x]
+
+    fl.run(double, 21)
+    catalog = FsspecCatalog(str(cache_dir))
+    (stored,) = catalog.entries()
+    data = catalog.store.read(stored.path)
+    assert data is not None and data.startswith(b"FLTLENT\x02")
+    key = Key(double.name, double.cache_version, {"x": 21}, signature=double.signature_token)
+    entry = catalog.get(key)
+    assert entry is not None
+    payload = bytes(entry.payload)
+    catalog.store.write(stored.path, [format_1(entry, payload)], exclusive=False)
+
+    run = fl.run(double, 21)
+    assert run.outputs == [42] and run.report[0].cache is HIT and executed == [21]
+    header = catalog.header(stored)
+    assert header is not None and header["producer"] == "old-run" and header["format"] == 1
+
+    damaged = format_1(entry, payload)[:-1] + b"!"
+    catalog.store.write(stored.path, [damaged], exclusive=False)
+    run = fl.run(double, 21)
+    assert run.report[0].cache is POPULATED and executed == [21, 21]
+    assert str(run.report[0].miss_reason).startswith("entry unreadable")
 
 
 def test_a_damaged_entry_is_never_unpickled(tmp_path: Path) -> None:

@@ -1,13 +1,15 @@
 """No bytes crash the store's parsers: entries, listings, the miss index, reservations.
 
 Whatever object sits at an entry's path (random bytes, a mutated entry, a header
-nested deep enough to recurse, fields of the wrong type, with a valid seal) is a
-miss, never an exception and never unpickled, and the next write replaces it.
+nested deep enough to recurse, fields of the wrong type or lengths that disagree,
+with a valid seal, in either entry format) is a miss, never an exception and never
+unpickled, and the next write replaces it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import struct
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import flytelite as fl
 from flytelite.catalog import FsspecCatalog, Key
 from flytelite.catalog._entry import (
     MAGIC,
+    MAGIC_V1,
     EntryProblem,
     decode_entry,
     encode_entry,
@@ -37,10 +40,31 @@ def valid_entry() -> bytes:
     )
 
 
-def framed(header: bytes, payload: bytes = PAYLOAD) -> bytes:
-    """An object framed and sealed as flytelite would, around any header bytes."""
-    prefix = MAGIC + struct.pack("<I", len(header)) + header
+def framed(header: bytes, payload: bytes = PAYLOAD, magic: bytes = MAGIC_V1) -> bytes:
+    """An object framed and sealed as flytelite would, around any header bytes (by
+    default as format 1, whose header is JSON)."""
+    prefix = magic + struct.pack("<I", len(header)) + header
     return prefix + blake3.blake3(prefix).digest() + payload
+
+
+def binary_header(
+    *,
+    created_at: float = 1.5,
+    payload_size: int = len(PAYLOAD),
+    duration: float = float("nan"),
+    flags: int = 0,
+    digest: bytes = blake3.blake3(PAYLOAD).digest(),
+    strings: tuple[bytes, ...] = (KEY.encode(), b"env.t", b"1", b"r"),
+    refs: bytes = b"",
+    lengths: tuple[int, ...] | None = None,
+) -> bytes:
+    """A format 2 header from its fields; `lengths` may disagree with the strings."""
+    if lengths is None:
+        lengths = (*map(len, strings), len(refs))
+    fixed = struct.pack(
+        "<dQdB32sHHHHI", created_at, payload_size, duration, flags, digest, *lengths
+    )
+    return fixed + b"".join(strings) + refs
 
 
 def good_header(**changes: Any) -> dict[str, Any]:
@@ -86,10 +110,63 @@ def test_random_bytes_are_a_problem_not_an_exception(data: bytes) -> None:
         assert isinstance(outcome, EntryProblem)
 
 
-@given(st.binary(max_size=200))
-def test_random_bytes_after_the_magic_are_a_problem_not_an_exception(data: bytes) -> None:
-    for outcome in parse(MAGIC + data):
+@given(st.binary(max_size=200), st.sampled_from([MAGIC, MAGIC_V1]))
+def test_random_bytes_after_the_magic_are_a_problem_not_an_exception(
+    data: bytes, magic: bytes
+) -> None:
+    for outcome in parse(magic + data):
         assert isinstance(outcome, EntryProblem)
+
+
+def test_the_binary_header_round_trips() -> None:
+    decoded, header = parse(framed(binary_header(), magic=MAGIC))
+    assert bytes(decoded.payload) == PAYLOAD and decoded.task == "env.t"
+    assert decoded.created_at == 1.5 and decoded.duration is None
+    assert header["key"] == KEY and header["producer"] == "r" and header["format"] == 2
+
+
+@given(
+    created_at=st.floats(),
+    payload_size=st.integers(0, 2**64 - 1),
+    duration=st.floats(),
+    flags=st.integers(0, 255),
+    digest=st.binary(min_size=32, max_size=32),
+    strings=st.tuples(*[st.binary(max_size=70)] * 4),
+    refs=st.binary(max_size=40) | json_values.map(lambda v: json.dumps(v).encode()),
+    lengths=st.none() | st.tuples(*[st.integers(0, 0xFFFF)] * 4, st.integers(0, 2**32 - 1)),
+)
+def test_sealed_binary_headers_of_any_fields_are_a_problem_or_the_entry(
+    created_at: float,
+    payload_size: int,
+    duration: float,
+    flags: int,
+    digest: bytes,
+    strings: tuple[bytes, ...],
+    refs: bytes,
+    lengths: tuple[int, ...] | None,
+) -> None:
+    header = binary_header(
+        created_at=created_at,
+        payload_size=payload_size,
+        duration=duration,
+        flags=flags,
+        digest=digest,
+        strings=strings,
+        refs=refs,
+        lengths=lengths,
+    )
+    decoded, listed = parse(framed(header, magic=MAGIC))
+    if isinstance(decoded, EntryProblem):
+        return
+    # It decoded: then every field was one the format allows, and says what it held.
+    assert bytes(decoded.payload) == PAYLOAD and digest == blake3.blake3(PAYLOAD).digest()
+    assert strings[0] == KEY.encode() and flags == 0 and payload_size == len(PAYLOAD)
+    assert decoded.created_at == created_at and math.isfinite(created_at)
+    assert (decoded.task, decoded.cache_version, decoded.producer) == tuple(
+        x.decode() for x in strings[1:]
+    )
+    assert decoded.duration is None if math.isnan(duration) else decoded.duration == duration
+    assert listed["refs"] == decoded.refs
 
 
 @given(

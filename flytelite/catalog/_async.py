@@ -113,6 +113,21 @@ def _inherits(client: object, *names: str) -> bool:
     )
 
 
+def _expired(key: Key, max_age: float | None, entry: Entry) -> DownloadResult | None:
+    if max_age is None or entry.age <= max_age:
+        return None
+    return DownloadResult(
+        key,
+        CacheStatus.MISS,
+        reason=MissReason(
+            MissKind.EXPIRED,
+            f"entry expired (age {entry.age:.1f} s > max_age {max_age:g} s)",
+            age=entry.age,
+            max_age=max_age,
+        ),
+    )
+
+
 def _join(threads: list[threading.Thread]) -> None:
     for thread in threads:
         thread.join()
@@ -229,46 +244,68 @@ class AsyncCatalogClient:
         self._check_started()
         futures = []
         for r in requests:
-            future = self._read_inline(r) if self._inline is not None else None
+            future: asyncio.Future[Any] | None = None
+            if self._inline is not None:
+                result = self._read_inline(r.key, r.max_age)
+                if result is not None:
+                    future = asyncio.get_running_loop().create_future()
+                    future.set_result(result)
             if future is None:
-                # Writes finished for this key are part of the id: a lookup issued
-                # after an upload completed never joins one that started before it.
-                written = self._writes.get(r.key.digest, 0)
-                future = self.reader.submit(
-                    f"get:{r.key.digest}:{r.max_age}:{written}",
-                    self._download,
-                    r,
-                    fail=functools.partial(_lookup_failure, r.key),
-                )
+                future = self._queue_download(r)
             futures.append(future)
+        self._remember_use()
+        return DownloadFuture(futures)
+
+    async def lookup(self, key: Key, max_age: float | None = None) -> DownloadResult:
+        """One lookup, awaited: what `download(DownloadRequest(key, max_age))` gives,
+        without a batch's futures (a small local entry is read at once)."""
+        self._check_started()
+        if self._inline is not None:
+            result = self._read_inline(key, max_age)
+            if result is not None:
+                self._remember_use()
+                return result
+        future = self._queue_download(DownloadRequest(key, max_age))
+        self._remember_use()
+        return await asyncio.shield(future)  # shared with identical lookups of other calls
+
+    def _queue_download(self, request: DownloadRequest) -> asyncio.Future[Any]:
+        # Writes finished for this key are part of the id: a lookup issued after an
+        # upload completed never joins one that started before it.
+        key = request.key
+        written = self._writes.get(key.digest, 0)
+        return self.reader.submit(
+            f"get:{key.digest}:{request.max_age}:{written}",
+            self._download,
+            request,
+            fail=functools.partial(_lookup_failure, key),
+        )
+
+    def _remember_use(self) -> None:
         if self._tracks_use and self._flush_timer is None:
             # Hits are remembered by the lookups; a flush writes them, batched.
             self._flush_timer = asyncio.get_running_loop().call_later(
                 _INDEX_FLUSH_S, self._flush_index
             )
-        return DownloadFuture(futures)
 
-    def _read_inline(self, request: DownloadRequest) -> asyncio.Future[Any] | None:
+    def _read_inline(self, key: Key, max_age: float | None) -> DownloadResult | None:
         """A small local entry read on this thread, or `None` to use the reader queue."""
         catalog, store = self._inline  # type: ignore[misc]
-        size = store.size(catalog.entry_path(request.key))
-        if size is not None and size >= self.config.inline_io_below:
-            return None
+        path = catalog.entry_path(key)
         try:
-            if size is None:  # no entry: `get` would find none either
-                result = DownloadResult(
-                    request.key, CacheStatus.MISS, reason=self.explainer.against_index(request.key)
+            data = store.read_small(path, self.config.inline_io_below)
+            if data is None:  # no entry: `get` would find none either
+                return DownloadResult(
+                    key, CacheStatus.MISS, reason=self.explainer.against_index(key)
                 )
-            else:
-                found = catalog.inspect(request.key)
-                if isinstance(found, Entry) and found.refs:
-                    return None  # its blobs are read (and files restored) off the loop
-                result = self._found(request, found)
+            if isinstance(data, int):
+                return None  # large: read off the loop
+            found = catalog.decode(data, key)
+            if isinstance(found, Entry) and found.refs:
+                return None  # its blobs are read (and files restored) off the loop
+            return self._found(key, max_age, found, path)
         except Exception:
             return None  # the queue retries transient errors
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        future.set_result(result)
-        return future
 
     def upload(self, *requests: UploadRequest) -> UploadFuture:
         """Queue writes; returns at once."""
@@ -351,64 +388,54 @@ class AsyncCatalogClient:
         return UploadResult(key, status)
 
     def _download(self, request: DownloadRequest) -> DownloadResult:
+        key, max_age = request.key, request.max_age
         if self._inspect_is_get:
             assert isinstance(self.client, FsspecCatalog)
             # One read tells both the entry and, on a miss, what was wrong with it.
             # (Errors: retried, then `_lookup_failure`.)
-            return self._found(request, self.client.inspect(request.key))
-        entry = self.client.get(request.key)  # a user's `get`, then its `inspect` to explain
+            return self._found(key, max_age, self.client.inspect(key))
+        entry = self.client.get(key)  # a user's `get`, then its `inspect` to explain
         if entry is None:
-            return DownloadResult(
-                request.key, CacheStatus.MISS, reason=self.explainer.after_get(request.key)
-            )
-        return self._checked(request, entry)
+            return DownloadResult(key, CacheStatus.MISS, reason=self.explainer.after_get(key))
+        return self._checked(key, max_age, entry)
 
     def _found(
-        self, request: DownloadRequest, found: Entry | EntryProblem | None
+        self,
+        key: Key,
+        max_age: float | None,
+        found: Entry | EntryProblem | None,
+        path: str | None = None,
     ) -> DownloadResult:
-        """The result of a lookup from what `inspect` found."""
-        key = request.key
+        """The result of a lookup from what `inspect` found (at `path`, if known)."""
         if not isinstance(found, Entry):
             reason = unreadable(found.reason) if found else None
             return DownloadResult(
                 key, CacheStatus.MISS, reason=reason or self.explainer.against_index(key)
             )
-        expired = self._expired(request, found)
+        expired = _expired(key, max_age, found)
         if expired is not None:  # before loading: no blob is read for an expired entry
             return expired
         try:
             entry = load_outputs(found)
         except EntryProblem as problem:
             return DownloadResult(key, CacheStatus.MISS, reason=unreadable(problem.reason))
-        return self._checked(request, entry)
+        return self._hit(key, entry, path)
 
-    def _expired(self, request: DownloadRequest, entry: Entry) -> DownloadResult | None:
-        if request.max_age is None or entry.age <= request.max_age:
-            return None
-        return DownloadResult(
-            request.key,
-            CacheStatus.MISS,
-            reason=MissReason(
-                MissKind.EXPIRED,
-                f"entry expired (age {entry.age:.1f} s > max_age {request.max_age:g} s)",
-                age=entry.age,
-                max_age=request.max_age,
-            ),
-        )
-
-    def _checked(self, request: DownloadRequest, entry: Entry) -> DownloadResult:
-        expired = self._expired(request, entry)
+    def _checked(self, key: Key, max_age: float | None, entry: Entry) -> DownloadResult:
+        expired = _expired(key, max_age, entry)
         if expired is not None:
             return expired
+        return self._hit(key, entry)
+
+    def _hit(self, key: Key, entry: Entry, path: str | None = None) -> DownloadResult:
         if self._tracks_use:
             # Remembered, not written: flushed in batches with the miss index.
+            if path is None:
+                assert isinstance(self.client, FsspecCatalog)
+                path = self.client.entry_path(key)
             with self._used_lock:
-                self._used[self._entry_path(request.key)] = time.time()
-        return DownloadResult(request.key, CacheStatus.HIT, entry=entry)
-
-    def _entry_path(self, key: Key) -> str:
-        assert isinstance(self.client, FsspecCatalog)
-        return self.client.entry_path(key)
+                self._used[path] = time.time()
+        return DownloadResult(key, CacheStatus.HIT, entry=entry)
 
     def _prune(self) -> None:
         assert isinstance(self.client, FsspecCatalog) and self.config.max_size is not None

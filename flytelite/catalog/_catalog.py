@@ -141,7 +141,7 @@ class FsspecCatalog:
         data = self.store.read(self.entry_path(key))
         if data is None:
             return None if self.shared is None else self._from_shared(key, replace=False)
-        found = self._decode(data, key)
+        found = self.decode(data, key)
         if isinstance(found, EntryProblem) and self.shared is not None:
             # Damaged or refused here: the shared layer's copy, if good, replaces it.
             shared = self._from_shared(key, replace=True)
@@ -149,7 +149,8 @@ class FsspecCatalog:
                 return shared
         return found
 
-    def _decode(self, data: bytes, key: Key) -> Entry | EntryProblem:
+    def decode(self, data: bytes, key: Key) -> Entry | EntryProblem:
+        """The checked entry of `key` in stored bytes (outputs not loaded), or the problem."""
         try:
             return decode_entry(data, key=key.digest, secret=self._secret, blobs=self.blobs)
         except EntryProblem as problem:
@@ -163,7 +164,7 @@ class FsspecCatalog:
         data = shared.store.read(shared.entry_path(key))
         if data is None:
             return None
-        found = shared._decode(data, key)
+        found = shared.decode(data, key)
         if not isinstance(found, Entry) or self.read_only:
             return found
         try:
@@ -171,7 +172,7 @@ class FsspecCatalog:
             self.store.write(self.entry_path(key), [data], exclusive=not replace)
         except (OSError, EntryProblem):
             return found  # served from the shared layer; copied next time
-        return self._decode(data, key)
+        return self.decode(data, key)
 
     def _copy_blobs(self, refs: tuple[BlobRef, ...], source: Blobs) -> None:
         for ref in refs:

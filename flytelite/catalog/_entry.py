@@ -2,21 +2,32 @@
 
 One entry is one object::
 
-    magic (8 bytes) | header length (u32 LE) | header (JSON) | seal (32 bytes) | payload
+    magic (8 bytes) | header length (u32 LE) | header | seal (32 bytes) | payload
 
-The header holds the format version, the key, the task, the cache version,
-`created_at` (seconds since the epoch, sub-second), the producing run, the
-payload's size and blake3 digest, and (optionally) `refs`: the content-addressed
-blobs the entry refers to (`_blobs`) — its pickle when that is large, large
-buffers pickled out of band (numpy arrays), and the files of `fl.File` /
-`fl.Dir` outputs. The seal vouches for the refs, and each blob is checked
-against its digest when read. The seal covers magic, length and header;
-since the header carries the payload's digest, the seal vouches for the whole
-object. Unsigned, the seal is blake3 of those bytes. With a secret, it is their
-HMAC-SHA256, and the header says so: a reader that holds the secret refuses
-unsigned or wrongly signed entries, so a writable shared store cannot make it
-unpickle anything. A reader checks everything before it unpickles: a torn,
-corrupt, foreign or refused object is reported as a problem, never loaded.
+The header (format 2, binary, little-endian) is a fixed part, then four UTF-8
+strings and the refs::
+
+    created_at f64 | payload size u64 | duration f64 (NaN: not recorded) | flags u8 |
+    payload blake3 (32 bytes) | the lengths of: key u16, task u16, cache version u16,
+    producer u16, refs u32 | key | task | cache version | producer | refs (JSON)
+
+`created_at` is seconds since the epoch, the producer is the run that wrote the
+entry, the duration how long its body took, and the refs (absent when empty) the
+content-addressed blobs the entry refers to (`_blobs`): its pickle when that is
+large, large buffers pickled out of band (numpy arrays), and the files of
+`fl.File` / `fl.Dir` outputs. Each blob is checked against its digest when read.
+The header is parsed with one `struct` call and slices: a hit costs no JSON.
+
+The seal covers magic, length and header; since the header carries the payload's
+digest, the seal vouches for the whole object. Unsigned, the seal is blake3 of
+those bytes. With a secret, it is their HMAC-SHA256, and flag bit 0 says so: a
+reader that holds the secret refuses unsigned or wrongly signed entries, so a
+writable shared store cannot make it unpickle anything. A reader checks
+everything before it unpickles: a torn, corrupt, foreign or refused object is
+reported as a problem, never loaded.
+
+Format 1 (magic `FLTLENT\\x01`, a JSON header with the same fields) is still read,
+so a cache written before format 2 keeps its entries; it is never written.
 """
 
 from __future__ import annotations
@@ -26,8 +37,8 @@ import math
 import pickle
 import struct
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import blake3
 
@@ -43,12 +54,18 @@ __all__ = [
     "read_header",
 ]
 
-MAGIC = b"FLTLENT\x01"
-FORMAT_VERSION = 1
+MAGIC = b"FLTLENT\x02"
+"""The magic of format 2 (a binary header): what flytelite writes."""
+MAGIC_V1 = b"FLTLENT\x01"
+"""The magic of format 1 (a JSON header): read, never written."""
+FORMAT_VERSION = 2
 _LEN = struct.Struct("<I")
 _PREFIX = len(MAGIC) + _LEN.size
+_FIXED = struct.Struct("<dQdB32sHHHHI")
+_SIGNED = 1  # flag bit 0: the seal is an HMAC-SHA256
 _SEAL = 32
 _MAX_HEADER = 1 << 20
+_MAX_STRING = 0xFFFF
 _BIG_PAYLOAD = 1 << 20
 BLOB_THRESHOLD = 1 << 20
 """Pickles and out-of-band buffers this large (bytes) are stored as blobs."""
@@ -56,9 +73,10 @@ HEAD_BYTES = 4096
 """Enough bytes to hold the header of any entry flytelite writes."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Entry:
-    """One cache entry: the outputs of a call and where they came from."""
+    """One cache entry: the outputs of a call and where they came from (read-only by
+    convention: a catalog may hand one entry to several callers)."""
 
     key: str
     task: str
@@ -92,9 +110,9 @@ class EntryProblem(Exception):
         self.reason = reason
 
 
-def _digest(payload: bytes | memoryview) -> str:
+def _digest(payload: bytes | memoryview) -> bytes:
     threads = blake3.blake3.AUTO if len(payload) >= _BIG_PAYLOAD else 1
-    return blake3.blake3(payload, max_threads=threads).hexdigest()
+    return blake3.blake3(payload, max_threads=threads).digest()
 
 
 def _seal(prefix: bytes, secret: bytes | None) -> bytes:
@@ -154,33 +172,76 @@ def encode_entry(
     refs: tuple[BlobRef, ...] = (),
     duration: float | None = None,
 ) -> list[bytes]:
-    """The entry's bytes, as parts to write one after another (the payload is not copied)."""
-    fields: dict[str, Any] = {"refs": [r.to_json() for r in refs]} if refs else {}
-    if duration is not None and math.isfinite(duration) and duration >= 0:
-        fields["duration"] = float(duration)
-    header = json.dumps(
-        {
-            **fields,
-            "format": FORMAT_VERSION,
-            "key": key,
-            "task": task,
-            "cache_version": cache_version,
-            "created_at": time.time(),
-            "producer": producer,
-            "payload_size": len(payload),
-            "payload_blake3": _digest(payload),
-            "seal": "plain" if secret is None else "hmac-sha256",
-        },
-        separators=(",", ":"),
-    ).encode()
+    """The entry's bytes, as parts to write one after another (the payload is not copied).
+
+    Raises:
+        ValueError: a key, task name, cache version or producer longer than 65,535
+            bytes (UTF-8).
+    """
+    strings = [key.encode(), task.encode(), cache_version.encode(), producer.encode()]
+    for name, value in zip(("key", "task name", "cache version", "producer"), strings):
+        if len(value) > _MAX_STRING:
+            raise ValueError(
+                f"the {name} of an entry is {len(value):,} bytes long; the most an entry "
+                f"holds is {_MAX_STRING:,}."
+            )
+    refs_json = json.dumps([r.to_json() for r in refs], separators=(",", ":")).encode()
+    if not refs:
+        refs_json = b""
+    timed = duration is not None and math.isfinite(duration) and duration >= 0
+    fixed = _FIXED.pack(
+        time.time(),
+        len(payload),
+        float(duration) if timed and duration is not None else math.nan,
+        0 if secret is None else _SIGNED,
+        _digest(payload),
+        *map(len, strings),
+        len(refs_json),
+    )
+    header = b"".join([fixed, *strings, refs_json])
     prefix = MAGIC + _LEN.pack(len(header)) + header
     return [prefix + _seal(prefix, secret), payload]
 
 
-def _split(data: bytes | memoryview) -> tuple[bytes, dict[str, Any], int]:
+class Header(NamedTuple):
+    """An entry's header, parsed and checked for framing and types (not for its seal)."""
+
+    key: str
+    task: str
+    cache_version: str
+    producer: str
+    created_at: float
+    payload_size: int
+    payload_digest: bytes
+    signed: bool
+    refs: tuple[BlobRef, ...]
+    duration: float | None
+    format: int = FORMAT_VERSION
+
+    def as_dict(self) -> dict[str, Any]:
+        """The header's fields by name, as listings show them."""
+        fields: dict[str, Any] = {
+            "format": self.format,
+            "key": self.key,
+            "task": self.task,
+            "cache_version": self.cache_version,
+            "created_at": self.created_at,
+            "producer": self.producer,
+            "payload_size": self.payload_size,
+            "payload_blake3": self.payload_digest.hex(),
+            "seal": "hmac-sha256" if self.signed else "plain",
+            "refs": self.refs,
+        }
+        if self.duration is not None:
+            fields["duration"] = self.duration
+        return fields
+
+
+def _split(data: bytes | memoryview) -> tuple[bytes, Header, int]:
     """Check magic and header framing; return the sealed prefix, the header, and its end."""
-    if len(data) < _PREFIX or bytes(data[: len(MAGIC)]) != MAGIC:
-        if MAGIC.startswith(bytes(data[: len(MAGIC)])):
+    magic = bytes(data[: len(MAGIC)])
+    if len(data) < _PREFIX or (magic != MAGIC and magic != MAGIC_V1):
+        if MAGIC.startswith(magic) or MAGIC_V1.startswith(magic):
             raise EntryProblem("truncated")
         raise EntryProblem("foreign format")
     (header_len,) = _LEN.unpack_from(data, len(MAGIC))
@@ -190,47 +251,117 @@ def _split(data: bytes | memoryview) -> tuple[bytes, dict[str, Any], int]:
     if len(data) < end + _SEAL:
         raise EntryProblem("truncated")
     prefix = bytes(data[:end])
+    if magic == MAGIC:
+        return prefix, _parse(prefix), end
+    return prefix, _parse_v1(prefix), end
+
+
+def _parse(prefix: bytes) -> Header:
+    """The binary header (format 2) at the end of `prefix`."""
+    if len(prefix) < _PREFIX + _FIXED.size:
+        raise EntryProblem("corrupt")
+    (
+        created_at,
+        payload_size,
+        duration,
+        flags,
+        payload_digest,
+        n_key,
+        n_task,
+        n_version,
+        n_producer,
+        n_refs,
+    ) = _FIXED.unpack_from(prefix, _PREFIX)
+    at = _PREFIX + _FIXED.size
+    if at + n_key + n_task + n_version + n_producer + n_refs != len(prefix):
+        raise EntryProblem("corrupt")
+    if (
+        flags > _SIGNED
+        or not math.isfinite(created_at)
+        or payload_size >= 1 << 63
+        or not (math.isnan(duration) or (math.isfinite(duration) and duration >= 0))
+    ):
+        raise EntryProblem("corrupt")
+    try:
+        key = prefix[at : at + n_key].decode()
+        at += n_key
+        task = prefix[at : at + n_task].decode()
+        at += n_task
+        cache_version = prefix[at : at + n_version].decode()
+        at += n_version
+        producer = prefix[at : at + n_producer].decode()
+        at += n_producer
+        refs = _refs(json.loads(prefix[at:])) if n_refs else ()
+    except (ValueError, RecursionError):  # not UTF-8 or not JSON, or nested deep enough
+        raise EntryProblem("corrupt") from None
+    return Header(
+        key,
+        task,
+        cache_version,
+        producer,
+        created_at,
+        payload_size,
+        payload_digest,
+        bool(flags & _SIGNED),
+        refs,
+        None if math.isnan(duration) else duration,
+    )
+
+
+def _refs(raw: Any) -> tuple[BlobRef, ...]:
+    if not isinstance(raw, list):
+        raise EntryProblem("corrupt")
+    parsed = tuple(BlobRef.from_json(r) for r in raw)
+    if any(r is None for r in parsed):
+        raise EntryProblem("corrupt")
+    return parsed  # type: ignore[return-value]
+
+
+def _parse_v1(prefix: bytes) -> Header:
+    """The JSON header (format 1) at the end of `prefix`."""
     try:
         header = json.loads(prefix[_PREFIX:])
     except (ValueError, RecursionError):  # not JSON, or nested deep enough to recurse
         raise EntryProblem("corrupt") from None
     if not isinstance(header, dict):
         raise EntryProblem("corrupt")
-    if header.get("format") != FORMAT_VERSION or type(header.get("format")) is not int:
+    if header.get("format") != 1 or type(header.get("format")) is not int:
         raise EntryProblem("foreign format")
-    for name, kind in _FIELDS.items():
+    for name, kind in _FIELDS_V1.items():
         value = header.get(name)
         if type(value) not in kind:  # exact types: `True` is no size, `{}` no time
             raise EntryProblem("corrupt")
     if (
         not math.isfinite(header["created_at"])
         or header["payload_size"] < 0
-        or header["seal"] not in _SEALS
+        or header["seal"] not in _SEALS_V1
     ):
         raise EntryProblem("corrupt")
-    refs = header.get("refs", [])
-    if not isinstance(refs, list):
-        raise EntryProblem("corrupt")
-    parsed = tuple(BlobRef.from_json(r) for r in refs)
-    if any(r is None for r in parsed):
-        raise EntryProblem("corrupt")
-    header["refs"] = parsed
     duration = header.get("duration")  # optional: how long the body took
     if duration is not None and (
         type(duration) not in (float, int) or not math.isfinite(duration) or duration < 0
     ):
         raise EntryProblem("corrupt")
-    return prefix, header, end
+    try:
+        digest = bytes.fromhex(header["payload_blake3"])
+    except ValueError:
+        raise EntryProblem("corrupt") from None
+    return Header(
+        header["key"],
+        header["task"],
+        header["cache_version"],
+        header["producer"],
+        float(header["created_at"]),
+        header["payload_size"],
+        digest,
+        header["seal"] == "hmac-sha256",
+        _refs(header.get("refs", [])),
+        None if duration is None else float(duration),
+        1,
+    )
 
 
-def header_length(head: bytes) -> int | None:
-    """How many bytes an entry's header takes, from its first 12 bytes (`None`: not an entry)."""
-    if len(head) < _PREFIX or head[: len(MAGIC)] != MAGIC:
-        return None
-    return int(_PREFIX + _LEN.unpack_from(head, len(MAGIC))[0])
-
-
-_FIELDS: dict[str, tuple[type, ...]] = {
+_FIELDS_V1: dict[str, tuple[type, ...]] = {
     "key": (str,),
     "task": (str,),
     "cache_version": (str,),
@@ -240,8 +371,15 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "payload_blake3": (str,),
     "seal": (str,),
 }
-"""The header's fields and their JSON types: anything else is a corrupt entry."""
-_SEALS = ("plain", "hmac-sha256")
+"""A format 1 header's fields and their JSON types: anything else is a corrupt entry."""
+_SEALS_V1 = ("plain", "hmac-sha256")
+
+
+def header_length(head: bytes) -> int | None:
+    """How many bytes an entry's header takes, from its first 12 bytes (`None`: not an entry)."""
+    if len(head) < _PREFIX or head[: len(MAGIC)] not in (MAGIC, MAGIC_V1):
+        return None
+    return int(_PREFIX + _LEN.unpack_from(head, len(MAGIC))[0])
 
 
 def read_header(head: bytes) -> dict[str, Any]:
@@ -250,7 +388,7 @@ def read_header(head: bytes) -> dict[str, Any]:
     Raises:
         EntryProblem: the bytes do not start like an entry.
     """
-    return _split(head)[1]
+    return _split(head)[1].as_dict()
 
 
 def decode_entry(
@@ -262,36 +400,46 @@ def decode_entry(
         EntryProblem: the bytes are truncated, corrupt, foreign, another key's,
             or (with `secret`) not signed with it.
     """
+    header, payload = _checked(data, key, secret)
+    return Entry(
+        key=key,
+        task=header.task,
+        cache_version=header.cache_version,
+        created_at=header.created_at,
+        producer=header.producer,
+        payload=payload,
+        refs=header.refs,
+        blobs=blobs,
+        duration=header.duration,
+    )
+
+
+def _checked(
+    data: bytes | memoryview, key: str, secret: bytes | None
+) -> tuple[Header, bytes | memoryview]:
+    """The header and payload of stored bytes, once framing, seal, key and payload
+    digest are checked."""
     prefix, header, end = _split(data)
     seal = data[end : end + _SEAL]
-    signed = header["seal"] == "hmac-sha256"
     if secret is not None:
         import hmac
 
-        if not signed or not hmac.compare_digest(seal, _seal(prefix, secret)):
+        if not header.signed or not hmac.compare_digest(seal, _seal(prefix, secret)):
             raise EntryProblem("signature refused")
-    elif signed:
+    elif header.signed:
         raise EntryProblem("signature refused")  # signed by a writer whose secret we lack
     elif seal != _seal(prefix, None):
         raise EntryProblem("corrupt")
-    if header["key"] != key:
+    if header.key != key:
         raise EntryProblem("foreign key")
-    payload = memoryview(data)[end + _SEAL :]  # no copy: payloads may be large
-    if len(payload) != header["payload_size"]:
+    start = end + _SEAL
+    # Small payloads are sliced (a copy costs less than a view); large ones are viewed.
+    payload = data[start:] if len(data) - start < _BIG_PAYLOAD else memoryview(data)[start:]
+    if len(payload) != header.payload_size:
         raise EntryProblem("truncated")
-    if _digest(payload) != header["payload_blake3"]:
+    if _digest(payload) != header.payload_digest:
         raise EntryProblem("corrupt")
-    return Entry(
-        key=key,
-        task=header["task"],
-        cache_version=header["cache_version"],
-        created_at=float(header["created_at"]),
-        producer=header["producer"],
-        payload=payload,
-        refs=header["refs"],
-        blobs=blobs,
-        duration=None if header.get("duration") is None else float(header["duration"]),
-    )
+    return header, payload
 
 
 def load_outputs(entry: Entry) -> Entry:
@@ -329,4 +477,15 @@ def load_outputs(entry: Entry) -> Entry:
         raise EntryProblem(f"unloadable ({type(exc).__name__}: {exc})") from None
     finally:
         hooks.loaded = None
-    return replace(entry, outputs=outputs)
+    return Entry(
+        key=entry.key,
+        task=entry.task,
+        cache_version=entry.cache_version,
+        created_at=entry.created_at,
+        producer=entry.producer,
+        payload=entry.payload,
+        outputs=outputs,
+        refs=entry.refs,
+        blobs=entry.blobs,
+        duration=entry.duration,
+    )

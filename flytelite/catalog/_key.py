@@ -21,6 +21,13 @@ def _prefix(identifier: str, cache_version: str, signature: tuple[str, ...]) -> 
     return _KEY_DOMAIN + hash_value((identifier, cache_version, signature))
 
 
+@functools.lru_cache(maxsize=4096)
+def _named(name: str) -> bytes:
+    """An input's name as it enters a key: its length (u32 LE), then UTF-8."""
+    encoded = name.encode()
+    return len(encoded).to_bytes(4, "little") + encoded
+
+
 class Key:
     """The identity of one cached call.
 
@@ -69,11 +76,10 @@ class Key:
         self.code_parts = code_parts
         self.cache_version = cache_version
         self.signature = signature
-        self.input_hashes = hash_inputs(identifier, inputs, hash_methods)
+        hashes = self.input_hashes = hash_inputs(identifier, inputs, hash_methods)
         h = blake3.blake3(_prefix(identifier, cache_version, signature))
-        for name in sorted(self.input_hashes):
-            encoded = name.encode()
-            h.update(len(encoded).to_bytes(4, "little") + encoded + self.input_hashes[name])
+        for name in sorted(hashes) if len(hashes) > 1 else hashes:
+            h.update(_named(name) + hashes[name])
         self.digest: str = h.hexdigest()
 
     def __repr__(self) -> str:

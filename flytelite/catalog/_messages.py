@@ -57,12 +57,13 @@ class UploadRequest:
     """Seconds the body took (kept in entries written by an `FsspecCatalog`)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DownloadResult:
     """The outcome of one lookup.
 
     `status` is `HIT`, `MISS` or `LOOKUP_FAILURE` (then `error` says why);
-    `reason` explains a miss where it is known.
+    `reason` explains a miss where it is known. Read-only by convention (one
+    result may answer several identical lookups).
     """
 
     key: Key
