@@ -21,7 +21,10 @@ from .catalog import (
     DownloadResult,
     Key,
     ReservationStatus,
+    ResponseStatus,
+    UploadFuture,
     UploadRequest,
+    UploadResponse,
 )
 
 __all__ = ["CatalogWarning", "Lease", "RunCatalog", "Written", "settle"]
@@ -146,7 +149,11 @@ class RunCatalog:
         that every caller of a key sees one value.
         """
         request = UploadRequest(key, outputs, self.run_id, overwrite, max_age, duration)
-        response, cancelled = await settle(asyncio.ensure_future(self._upload(request)))
+        upload = self.client.upload(request)
+        if upload.status is ResponseStatus.READY:  # written on this thread already
+            response, cancelled = upload.response(), False
+        else:
+            response, cancelled = await settle(asyncio.ensure_future(_wait(upload)))
         result = response.results[0]
         if result.status is CacheStatus.PUT_FAILURE:
             where, because = self.where, _because(result.error)
@@ -163,9 +170,6 @@ class RunCatalog:
             if found.hit:
                 return Written(CacheStatus.POPULATED, cancelled, found)
         return Written(CacheStatus.POPULATED, cancelled)
-
-    async def _upload(self, request: UploadRequest) -> Any:
-        return await self.client.upload(request)
 
     async def take_turn(
         self,
@@ -256,6 +260,10 @@ class RunCatalog:
             )
             return Lease(None, key, owner)
         return None
+
+
+async def _wait(upload: UploadFuture) -> UploadResponse:
+    return await upload
 
 
 def _because(error: BaseException | None) -> str:

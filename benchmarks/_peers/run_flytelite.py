@@ -10,6 +10,7 @@ import asyncio
 import cProfile
 import gc
 import io
+import os
 import pickle
 import pstats
 import struct
@@ -235,13 +236,30 @@ def hit(ctx: Ctx) -> dict[str, Any]:
 
 def miss(ctx: Ctx) -> dict[str, Any]:
     warm_up(ctx)
-    n, best = ctx.n, float("inf")
-    for _ in range(ctx.repeats):
+    n, best, floor = ctx.n, float("inf"), float("inf")
+    for _ in range(ctx.repeats):  # interleaved, so that both see the same machine
         cache = ctx.folders.fresh("miss")  # every repeat starts from an empty cache
         seconds, result = timed(partial(run, fan_out_cached, n, cache=cache))
         check_run(result, add_one_cached, n, fl.CacheStatus.POPULATED)
         best = min(best, seconds)
-    return {"n": n, "us": best / n * 1e6}
+        entries = [(p.name, p.read_bytes()) for p in (cache / "v1").rglob("*") if p.is_file()]
+        assert len(entries) == n, f"{len(entries)} entry files, expected {n}"
+        bare, _ = timed(partial(write_rename_loop, entries, ctx.folders.fresh("floor")))
+        floor = min(floor, bare)
+    return {"n": n, "us": best / n * 1e6, "floor_us": floor / n * 1e6}
+
+
+def write_rename_loop(entries: list[tuple[str, bytes]], root: Path) -> None:
+    """open/write/close of a temporary file, then rename onto the entry's name (no
+    fsync): the same bytes, one folder as flytelite's entries of one task."""
+    folder = root / "v1" / "task"
+    folder.mkdir(parents=True)
+    base = str(folder)
+    for name, data in entries:
+        target = f"{base}/{name}"
+        with open(target + ".tmp", "wb") as f:
+            f.write(data)
+        os.rename(target + ".tmp", target)
 
 
 def big(ctx: Ctx) -> dict[str, Any]:

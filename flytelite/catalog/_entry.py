@@ -134,6 +134,10 @@ class Pickled:
 def dump_outputs(outputs: Any) -> Pickled:
     """Pickle `outputs` (cloudpickle, protocol 5): File and Dir objects and buffers of
     at least `BLOB_THRESHOLD` bytes become blob sources, and so does a large pickle."""
+    if _plain(outputs):  # what cloudpickle would write, without its pickler's set-up
+        plain = pickle.dumps(outputs, protocol=5)
+        if len(plain) < BLOB_THRESHOLD:  # else (long text) pickled again below, as a blob
+            return Pickled(plain)
     import cloudpickle  # lazily: it costs import time, and only cached calls need it
 
     sources: list[Source] = []
@@ -161,6 +165,23 @@ def dump_outputs(outputs: Any) -> Pickled:
     return Pickled(data, sources)
 
 
+_SCALARS = frozenset({int, float, str, bool, type(None), complex})
+_FLAT = frozenset({list, tuple, dict})
+_FLAT_MAX = 64
+
+
+def _plain(outputs: Any) -> bool:
+    """Whether `outputs` is a builtin scalar, or a small list, tuple or dict of them:
+    values the standard pickler writes as cloudpickle does (no buffers, no code)."""
+    kind = type(outputs)
+    if kind in _SCALARS:
+        return True
+    if kind not in _FLAT or len(outputs) > _FLAT_MAX:
+        return False
+    items = (*outputs.keys(), *outputs.values()) if kind is dict else outputs
+    return all(type(item) in _SCALARS for item in items)
+
+
 def encode_entry(
     *,
     key: str,
@@ -185,9 +206,9 @@ def encode_entry(
                 f"the {name} of an entry is {len(value):,} bytes long; the most an entry "
                 f"holds is {_MAX_STRING:,}."
             )
-    refs_json = json.dumps([r.to_json() for r in refs], separators=(",", ":")).encode()
-    if not refs:
-        refs_json = b""
+    refs_json = b""
+    if refs:
+        refs_json = json.dumps([r.to_json() for r in refs], separators=(",", ":")).encode()
     timed = duration is not None and math.isfinite(duration) and duration >= 0
     fixed = _FIXED.pack(
         time.time(),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -47,7 +47,7 @@ class IndexRecord:
     inputs: dict[str, str]
     created_at: float
     producer: str
-    code: dict[str, str] | None = None
+    code: Mapping[str, str] | None = None
     """The code fingerprint's parts (part name → digest), when recorded."""
 
     @classmethod
@@ -78,7 +78,7 @@ def record_for(key: Key, producer: str) -> IndexRecord:
         },
         created_at=time.time(),
         producer=producer,
-        code=dict(key.code_parts) if key.code_parts else None,
+        code=key.code_parts or None,  # shared, never changed: the fingerprint's own parts
     )
 
 
@@ -160,7 +160,7 @@ def _part(name: str) -> str:
     return f"{_PART_NOUNS.get(kind, kind)} {what!r}"
 
 
-def code_changes(now: dict[str, str] | None, before: dict[str, str] | None) -> str:
+def code_changes(now: Mapping[str, str] | None, before: Mapping[str, str] | None) -> str:
     """What differs between two code fingerprints, for people: `helper 'pkg.util.bump'
     changed`, `constant 'FACTOR' changed; helper 'clean' added`. Empty when unknown."""
     if not now or not before:

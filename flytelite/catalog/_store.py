@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import itertools
 import os
 import re
 import secrets
@@ -37,6 +38,9 @@ __all__ = [
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+_CREATE_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 def safe_name(name: str) -> str:
@@ -119,6 +123,8 @@ class LocalStore:
         self.url = str(self.root)
         self._prefix = str(self.root) + os.sep
         self._made: set[str] = set()
+        self._token = secrets.token_hex(4)
+        self._serial = itertools.count()
 
     def _path(self, path: str) -> str:
         # Plain strings: pathlib costs more than the read of a small entry.
@@ -137,11 +143,19 @@ class LocalStore:
         if folder not in self._made:
             os.makedirs(folder, exist_ok=True)
             self._made.add(folder)
-        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
         try:
-            with open(tmp, "wb") as f:
+            tmp, fd = self._create_temp(folder, name)
+        except FileNotFoundError:
+            self._made.discard(folder)  # the folder was removed under us (cache clear)
+            raise
+        try:
+            try:
                 for part in parts:
-                    f.write(part)
+                    view = memoryview(part)
+                    while view:  # a short write: go on from where it stopped
+                        view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
             if not exclusive:
                 os.replace(tmp, target)
                 return True
@@ -150,14 +164,24 @@ class LocalStore:
             except FileExistsError:
                 return False
             return True
-        except FileNotFoundError:
-            self._made.discard(folder)  # the folder was removed under us (cache clear)
-            raise
         finally:
             try:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+
+    def _create_temp(self, folder: str, name: str) -> tuple[str, int]:
+        """A new temporary file beside `name` (created exclusively) and its descriptor.
+
+        Names are this store's random token and a counter, so a write costs no
+        random bytes; a clash (a forked child shares both) only takes a new token.
+        """
+        while True:
+            tmp = os.path.join(folder, f".{name}.{self._token}{next(self._serial):x}.tmp")
+            try:
+                return tmp, os.open(tmp, _CREATE_FLAGS, 0o666)
+            except FileExistsError:
+                self._token = secrets.token_hex(4)
 
     def info(self, path: str) -> ObjectInfo | None:
         try:
