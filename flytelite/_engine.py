@@ -318,10 +318,13 @@ class Engine:
             row.miss_reason = MissReason(MissKind.OVERRIDE, "behavior override")
         else:
             found = await memo.lookup(key, max_age)
-            if found.hit:
+            if found.status is CacheStatus.HIT:
+                entry = found.entry
                 row.cache = CacheStatus.HIT
-                row.populated_in = found.entry.duration if found.entry is not None else None
-                return found.outputs
+                if entry is None:
+                    return None
+                row.populated_in = entry.duration
+                return entry.outputs
             lookup_failed = found.status is CacheStatus.LOOKUP_FAILURE
             if lookup_failed:
                 error = found.error
@@ -417,7 +420,9 @@ class Engine:
                 if executor is not None:
                     return await self._run_shipped(executor, task, args, kwargs)
                 if task.is_async:
-                    return await self._run_async_body(task, args, kwargs)
+                    if task.timeout is None:  # the body's coroutine, awaited here
+                        return await task.func(*args, **kwargs)
+                    return await self._with_timeout(task, task.func(*args, **kwargs))
                 return await self._run_sync_body(task, args, kwargs, keep=keep, slot_held=slot_held)
             except NonRetryableError:
                 raise
@@ -504,9 +509,6 @@ class Engine:
             if observer is not None:
                 observer.call_started(row)
                 observer.call_finished(row)
-
-    async def _run_async_body(self, task: Task[..., Any], args: Any, kwargs: Any) -> Any:
-        return await self._with_timeout(task, task.func(*args, **kwargs))
 
     async def _run_custom(
         self, task: Task[..., Any], inputs: dict[str, Any], row: ReportRow
