@@ -25,6 +25,8 @@ import tempfile
 import time
 from typing import Any
 
+from _results import section  # benchmarks/_results.py (run as a script)
+
 import flytelite as fl
 
 TARGET_SPEEDUP = 1.7
@@ -94,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--ms", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="200 calls")
+    parser.add_argument("--write", action="store_true", help="write RESULTS.md even if --quick")
     args = parser.parse_args(argv)
     n = 200 if args.quick else args.calls
 
@@ -104,31 +107,34 @@ def main(argv: list[str] | None = None) -> None:
     speedup = single["seconds"] / double["seconds"]
     floor = n * args.ms / 1000
 
-    print(f"# Dask scale-out: {n:,} cached calls of about {args.ms:g} ms of CPU")
-    print()
-    print(
-        f"Written by `benchmarks/dask_scale.py` on "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores; "
-        f"load average at the end {os.getloadavg()[0]:.1f}; took "
-        f"{(time.time() - began) / 60:.1f} min. The floor is the CPU time of the bodies "
-        "divided by the workers."
-    )
-    print()
-    print("| run | wall | floor | per call | bodies shipped | speed-up |")
-    print("|---|---:|---:|---:|---:|---:|")
-    rows = (
-        ("1 worker, empty cache", single, floor, "1.00x"),
-        ("2 workers, empty cache", double, floor / 2, f"{speedup:.2f}x (target ≥ 1.7x)"),
-        ("2 workers, every call a hit", hits, 0.0, "—"),
-    )
-    for label, r, fl_s, note in rows:
+    with section("dask_scale", write=args.write or not args.quick):
+        print(f"## Dask scale-out: {n:,} cached calls of about {args.ms:g} ms of CPU")
+        print()
         print(
-            f"| {label} | {r['seconds']:.2f} s | {fl_s:.2f} s | "
-            f"{r['seconds'] / n * 1e3:.2f} ms | {r['shipped']:,} | {note} |"
+            f"Written by `benchmarks/dask_scale.py` on "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores; "
+            f"load average at the end {os.getloadavg()[0]:.1f}; took "
+            f"{(time.time() - began) / 60:.1f} min. The floor is the CPU time of the bodies "
+            "divided by the workers."
         )
-    print()
-    met = "yes" if speedup >= TARGET_SPEEDUP else "no"
-    print(f"2 workers ≥ {TARGET_SPEEDUP}x faster than 1: {met}; hits shipped: {hits['shipped']}.")
+        print()
+        print("| run | wall | floor | per call | bodies shipped | speed-up |")
+        print("|---|---:|---:|---:|---:|---:|")
+        rows = (
+            ("1 worker, empty cache", single, floor, "1.00x"),
+            ("2 workers, empty cache", double, floor / 2, f"{speedup:.2f}x (target ≥ 1.7x)"),
+            ("2 workers, every call a hit", hits, 0.0, "—"),
+        )
+        for label, r, fl_s, note in rows:
+            print(
+                f"| {label} | {r['seconds']:.2f} s | {fl_s:.2f} s | "
+                f"{r['seconds'] / n * 1e3:.2f} ms | {r['shipped']:,} | {note} |"
+            )
+        print()
+        met = "yes" if speedup >= TARGET_SPEEDUP else "no"
+        print(
+            f"2 workers ≥ {TARGET_SPEEDUP}x faster than 1: {met}; hits shipped: {hits['shipped']}."
+        )
 
 
 if __name__ == "__main__":

@@ -46,10 +46,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from _results import RESULTS, write_section  # benchmarks/_results.py
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORKERS = HERE / "_peers"
-RESULTS = HERE / "RESULTS.md"
 PREFECT_VENV = Path("/tmp/prefect-venv")
 WORKER_TIMEOUT_S = 900
 
@@ -792,7 +793,9 @@ def main(argv: list[str] | None = None) -> None:
             print(profile.get(name, profile.get("error", "")))
     if (args.quick and not args.write) or args.no_write:
         return
-    RESULTS.write_text(results_md(all_systems, text, notes, errors, started, load, imports, args))
+    write_section(
+        "peers", results_md(all_systems, text, notes, errors, started, load, imports, args)
+    )
     progress(f"wrote {RESULTS.relative_to(REPO)}")
 
 

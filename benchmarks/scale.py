@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import section  # benchmarks/_results.py (run as a script)
+
 REPO = Path(__file__).resolve().parent.parent
 TARGET_RSS_MB = 2048
 TARGET_GROWTH = 1.5
@@ -45,6 +47,7 @@ WORKLOADS = {
 WORKER = r"""
 import json, resource, sys, time
 import flytelite as fl
+
 
 workload, n, url = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 env = fl.TaskEnvironment("scale")
@@ -107,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--quick", action="store_true", help="2k and 20k calls")
+    parser.add_argument("--write", action="store_true", help="write RESULTS.md even if --quick")
     args = parser.parse_args(argv)
     sizes = [2000, 20000] if args.quick else [int(s) for s in args.sizes.split(",")]
 
@@ -124,39 +128,44 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(root, ignore_errors=True)
 
     small, large = sizes[0], sizes[-1]
-    print(f"# One run, many calls: `fl.map` over N trivial calls ({platform.python_version()})")
-    print()
-    print(
-        f"Written by `benchmarks/scale.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
-        f" {os.cpu_count()} cores; load average at the end "
-        f"{os.getloadavg()[0]:.1f}; took {(time.time() - began) / 60:.1f} min. Each cell: time per"
-        " call · peak RSS of the process."
-    )
-    print()
-    header = ["workload", *(f"N = {n:,}" for n in sizes), f"{large:,} / {small:,} per call"]
-    print("| " + " | ".join(header) + " |")
-    print("|---|" + "---:|" * (len(header) - 1))
-    for workload, label in WORKLOADS.items():
-        row = results[workload]
-        growth = (row[large]["seconds"] / large) / (row[small]["seconds"] / small)
-        flag = "" if growth <= TARGET_GROWTH else " (over 1.5x)"
-        cells = [cell(row[n], n) for n in sizes]
-        print(f"| {label} | " + " | ".join(cells) + f" | {growth:.2f}x{flag} |")
-    print()
-    peak = max(r["rss_mb"] for row in results.values() for r in row.values())
-    print(
-        f"Peak RSS over all runs: {peak:,.0f} MB (target at 1M: <= {TARGET_RSS_MB:,} MB); "
-        f"time per call at the largest N within {TARGET_GROWTH}x of the smallest: "
-        + (
-            "yes"
-            if all(
-                (row[large]["seconds"] / large) <= TARGET_GROWTH * (row[small]["seconds"] / small)
-                for row in results.values()
-            )
-            else "no"
+    with section("scale", write=args.write or not args.quick):
+        print(
+            f"## One run, many calls: `fl.map` over N trivial calls ({platform.python_version()})"
         )
-        + "."
-    )
+        print()
+        print(
+            f"Written by `benchmarks/scale.py` on "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores; "
+            f"load average at the end {os.getloadavg()[0]:.1f}; took "
+            f"{(time.time() - began) / 60:.1f} min. Each cell: time per call · peak RSS of the "
+            "process."
+        )
+        print()
+        header = ["workload", *(f"N = {n:,}" for n in sizes), f"{large:,} / {small:,} per call"]
+        print("| " + " | ".join(header) + " |")
+        print("|---|" + "---:|" * (len(header) - 1))
+        for workload, label in WORKLOADS.items():
+            row = results[workload]
+            growth = (row[large]["seconds"] / large) / (row[small]["seconds"] / small)
+            flag = "" if growth <= TARGET_GROWTH else " (over 1.5x)"
+            cells = [cell(row[n], n) for n in sizes]
+            print(f"| {label} | " + " | ".join(cells) + f" | {growth:.2f}x{flag} |")
+        print()
+        peak = max(r["rss_mb"] for row in results.values() for r in row.values())
+        print(
+            f"Peak RSS over all runs: {peak:,.0f} MB (target at 1M: <= {TARGET_RSS_MB:,} MB); "
+            f"time per call at the largest N within {TARGET_GROWTH}x of the smallest: "
+            + (
+                "yes"
+                if all(
+                    (row[large]["seconds"] / large)
+                    <= TARGET_GROWTH * (row[small]["seconds"] / small)
+                    for row in results.values()
+                )
+                else "no"
+            )
+            + "."
+        )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _results import section  # benchmarks/_results.py (run as a script)
+
 REPO = Path(__file__).resolve().parent.parent
 
 WORKER = r"""
@@ -39,6 +41,7 @@ import asyncio, json, os, sys, time
 from pathlib import Path
 import flytelite as fl
 from flytelite.catalog import CatalogConfig
+
 
 url, endpoint, keys, serialize, marks, go = sys.argv[1:7]
 env = fl.TaskEnvironment("shared")
@@ -131,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--procs", default="2,5,10,20")
     parser.add_argument("--keys", type=int, default=1000)
     parser.add_argument("--quick", action="store_true", help="2 and 4 processes, 100 keys")
+    parser.add_argument("--write", action="store_true", help="write RESULTS.md even if --quick")
     args = parser.parse_args(argv)
     procs = [2, 4] if args.quick else [int(p) for p in args.procs.split(",")]
     keys = 100 if args.quick else args.keys
@@ -166,22 +170,25 @@ def main(argv: list[str] | None = None) -> None:
             )
             print(f"# {p} processes: {r['wall']:.1f} s", file=sys.stderr, flush=True)
 
-    print(f"# Many processes on one S3 cache ({platform.python_version()}, moto on 127.0.0.1)")
-    print()
-    print(
-        f"Written by `benchmarks/shared_cache.py` on "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores; "
-        f"{keys:,} keys; took {(time.time() - began) / 60:.1f} min. Requests are per call "
-        "of the task (all processes' calls), counted at the server."
-    )
-    print()
-    print("| workload | wall | per call | requests per call | exactly once, all values, whole |")
-    print("|---|---:|---:|---|---|")
-    for label, wall, calls, requests, note in rows:
+    with section("shared_cache", write=args.write or not args.quick):
+        print(f"## Many processes on one S3 cache ({platform.python_version()}, moto on 127.0.0.1)")
+        print()
         print(
-            f"| {label} | {wall:.2f} s | {wall / calls * 1e3:.2f} ms | "
-            f"{per_call(requests, calls)} | {note} |"
+            f"Written by `benchmarks/shared_cache.py` on "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores; "
+            f"{keys:,} keys; took {(time.time() - began) / 60:.1f} min. Requests are per call "
+            "of the task (all processes' calls), counted at the server."
         )
+        print()
+        print(
+            "| workload | wall | per call | requests per call | exactly once, all values, whole |"
+        )
+        print("|---|---:|---:|---|---|")
+        for label, wall, calls, requests, note in rows:
+            print(
+                f"| {label} | {wall:.2f} s | {wall / calls * 1e3:.2f} ms | "
+                f"{per_call(requests, calls)} | {note} |"
+            )
 
 
 if __name__ == "__main__":
