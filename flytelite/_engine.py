@@ -63,6 +63,20 @@ _calling: ContextVar[ReportRow | None] = ContextVar("flytelite_calling", default
 """The row of the task call whose body is running in this context (a call's parent)."""
 
 
+def _direct(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether a call's body can be awaited as it is: async, on the loop, called with
+    every parameter positionally, no retries and no timeout."""
+    return (
+        task.is_async
+        and not kwargs
+        and len(args) == task._arity
+        and not task.retries
+        and task.timeout is None
+        and task.executor is None
+        and not task.custom_execution
+    )
+
+
 class _LeaderGone(Exception):
     """Internal: the call that was executing a shared key was cancelled."""
 
@@ -243,13 +257,20 @@ class Engine:
         active = self._active
         active[me] = active.get(me, 0) + 1
         try:
-            if inputs is None:
-                inputs = task.bind(args, kwargs)
-            if task.cache is None:
+            if task.cache is None and inputs is None and _direct(task, args, kwargs):
+                # An uncached async body, positional arguments that fit, nothing to retry
+                # or time out: awaited right here (what `_execute` would do, in one frame).
                 row.cache = CacheStatus.DISABLED
-                result = await self._execute(task, inputs, row)
+                row.attempts = 1
+                result = await task.func(*args)
             else:
-                result = await self._cached(task, inputs, row)
+                if inputs is None:
+                    inputs = task.bind(args, kwargs)
+                if task.cache is None:
+                    row.cache = CacheStatus.DISABLED
+                    result = await self._execute(task, inputs, row)
+                else:
+                    result = await self._cached(task, inputs, row)
             row.status = "succeeded"
             return result
         except asyncio.CancelledError:
