@@ -77,6 +77,21 @@ def _direct(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any])
     )
 
 
+class _Leader:
+    """The call executing a key in this run; identical calls wait on its future, made by
+    the first of them (most keys are never joined: no future at all)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[Any] | None = None
+
+    def fail(self, exc: BaseException) -> None:
+        if self.future is not None:
+            self.future.set_exception(exc)
+            self.future.exception()  # retrieved: no "never retrieved" log if nobody waits
+
+
 class _LeaderGone(Exception):
     """Internal: the call that was executing a shared key was cancelled."""
 
@@ -125,7 +140,7 @@ class Engine:
         self.max_threads = max_threads
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = -1
-        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._inflight: dict[str, _Leader] = {}
         self._active: dict[asyncio.Task[Any], int] = {}
         self._tls = threading.local()
         self._thread_slots: asyncio.Semaphore
@@ -252,7 +267,8 @@ class Engine:
         tracer = self._tracer
         span = None if tracer is None else tracer.start(row, task)
         started = _perf()
-        me = asyncio.current_task()
+        # The run's loop given, when on its thread: no second look-up of the running loop.
+        me = asyncio.current_task(self._loop if self.in_loop_thread() else None)
         assert me is not None
         active = self._active
         active[me] = active.get(me, 0) + 1
@@ -297,34 +313,35 @@ class Engine:
 
     async def _cached(self, task: Task[..., Any], inputs: dict[str, Any], row: ReportRow) -> Any:
         key = cache_key(task, inputs)
-        row.key = key.digest
+        digest = row.key = key.digest
+        inflight = self._inflight
         while True:  # join an identical call already executing in this run
-            shared = self._inflight.get(key.digest)
-            if shared is None:
+            leader = inflight.get(digest)
+            if leader is None:
                 break
+            if leader.future is None:  # the first to join makes the future
+                leader.future = asyncio.get_running_loop().create_future()
             try:
-                result = await asyncio.shield(shared)
+                result = await asyncio.shield(leader.future)
             except _LeaderGone:
                 continue
             row.cache = CacheStatus.HIT
             return result
-        shared = asyncio.get_running_loop().create_future()
-        self._inflight[key.digest] = shared
+        leader = inflight[digest] = _Leader()
         try:
             result = await self._lookup_execute_write(task, key, inputs, row)
         except asyncio.CancelledError:
-            shared.set_exception(_LeaderGone())
-            shared.exception()  # retrieved: no "never retrieved" log if nobody waits
+            leader.fail(_LeaderGone())
             raise
         except BaseException as exc:
-            shared.set_exception(exc)
-            shared.exception()
+            leader.fail(exc)
             raise
         else:
-            shared.set_result(result)
+            if leader.future is not None:
+                leader.future.set_result(result)
             return result
         finally:
-            del self._inflight[key.digest]
+            del inflight[digest]
 
     async def _lookup_execute_write(
         self, task: Task[..., Any], key: Key, inputs: dict[str, Any], row: ReportRow

@@ -171,6 +171,7 @@ class AsyncCatalogClient:
             and self.config.inline_io_below > 0
         ):
             self._inline = (client, client.store)
+        self._loop: asyncio.AbstractEventLoop  # set by `start`: the loop of every call
         self.prune_on_close = False
         """Prune to `CatalogConfig.max_size` in `aclose` (set by `fl.run` for its root
         session, not for the sessions of bodies shipped to workers)."""
@@ -197,7 +198,7 @@ class AsyncCatalogClient:
 
     def start(self) -> None:
         """Start the queues on the running event loop."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self.reader.start(loop)
         self.writer.start(loop)
         self._started = True
@@ -347,7 +348,7 @@ class AsyncCatalogClient:
     def _write_inline(self, request: UploadRequest) -> asyncio.Future[Any]:
         """A small local entry written on this thread; a large one goes to the writer
         queue, already pickled (the outputs are pickled here either way)."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = self._loop.create_future()
         try:
             payload = dump_outputs(request.outputs)
         except Exception as exc:  # unpicklable outputs: retrying cannot help

@@ -11,14 +11,13 @@ writes so that later misses compare with them.
 
 from __future__ import annotations
 
-import collections
 import threading
 from typing import Protocol, runtime_checkable
 
 from ._entry import Entry, EntryProblem
 from ._index import KEEP, IndexRecord, explain, record_for
 from ._key import Key
-from ._reasons import MissReason, unreadable
+from ._reasons import MissKind, MissReason, unreadable
 
 __all__ = ["ExplainingClient", "MissExplainer"]
 
@@ -52,9 +51,10 @@ class MissExplainer:
         self.indexed = index and self.client is not None
         self._lock = threading.Lock()
         self._pending: list[IndexRecord] = []
-        # Per task, the newest records only (as many as the index keeps), so that
-        # explaining a miss costs the same in a run's first call and its 100,000th.
-        self._known: dict[str, collections.deque[IndexRecord]] = {}
+        # Per task, the newest records of earlier runs only (as many as the index keeps),
+        # so that explaining a miss costs the same in a run's first call and its 100,000th.
+        self._earlier: dict[str, list[IndexRecord]] = {}
+        self._wrote: set[str] = set()  # tasks this run has written
         self._producers: frozenset[str] = frozenset()  # runs that wrote through this client
 
     def after_get(self, key: Key) -> MissReason | None:
@@ -76,20 +76,22 @@ class MissExplainer:
         if not self.indexed:
             return None
         assert self.client is not None
-        with self._lock:
-            known = self._known.get(key.identifier)
-        if known is None:
+        task = key.identifier
+        loaded = self._earlier.get(task)
+        if loaded is None:
             try:
-                loaded = self.client.index_records(key.identifier)
+                records = self.client.index_records(task)
             except Exception:
-                loaded = []
+                records = []
             with self._lock:
-                known = self._known.setdefault(
-                    key.identifier, collections.deque(loaded, maxlen=KEEP)
-                )
-        with self._lock:
-            records = list(known)
-        return explain(record_for(key, ""), records, this_run=self._producers)
+                loaded = self._earlier.setdefault(task, records[-KEEP:])
+        producers = self._producers
+        earlier = [r for r in loaded if r.producer not in producers] if producers else loaded
+        if not earlier:  # no record to compare with: no need to build this key's
+            if task in self._wrote or len(earlier) < len(loaded):
+                return MissReason(MissKind.NEW_INPUTS, "no entry for these inputs yet")
+            return MissReason(MissKind.FIRST, "no entry for this task yet")
+        return explain(record_for(key, ""), earlier)
 
     def written(self, key: Key, producer: str) -> None:
         """Record a key this run wrote (called on worker threads)."""
@@ -100,9 +102,7 @@ class MissExplainer:
             if producer not in self._producers:
                 self._producers = self._producers | {producer}
             self._pending.append(record)
-            known = self._known.get(key.identifier)
-            if known is not None:
-                known.append(record)
+            self._wrote.add(key.identifier)
 
     @property
     def has_pending(self) -> bool:
