@@ -848,7 +848,7 @@ def results_md(
         "folder (an empty store for misses, one populated by an untimed run for hits).",
         "- Floors: row 1, the same coroutines gathered by `asyncio.run` without flytelite; "
         "row 2, a plain loop of open/read/`pickle.loads` over flytelite's own entry files "
-        "of that run (`v1/<task>/<key>`: the payload after the header and seal), no checks; "
+        "of that run (`v1/<task>/<key>`: the payload between the header and the seal), no checks; "
         "row 4a, one multithreaded blake3 pass over the array; row 4b, read + unpickle of "
         "the entry file; row 7, the same awaiting coroutines under plain asyncio.",
         "- Row 7: a parent gathers N calls of a task that awaits one `asyncio.Event`; once "

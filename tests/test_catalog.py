@@ -86,7 +86,8 @@ def _truncate(data: bytes) -> bytes:
 
 
 def _flip_payload(data: bytes) -> bytes:
-    return data[:-1] + bytes([data[-1] ^ 0xFF])
+    i = len(data) - 33  # the payload's last byte, before the seal
+    return data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
 
 
 def _flip_header(data: bytes) -> bytes:

@@ -41,9 +41,12 @@ def valid_entry() -> bytes:
 
 
 def framed(header: bytes, payload: bytes = PAYLOAD, magic: bytes = MAGIC_V1) -> bytes:
-    """An object framed and sealed as flytelite would, around any header bytes (by
-    default as format 1, whose header is JSON)."""
+    """An object framed and sealed as flytelite would, around any header bytes: by
+    default as format 1 (a JSON header, its seal before the payload); with `MAGIC`, as
+    format 2 (the seal last, over everything before it)."""
     prefix = magic + struct.pack("<I", len(header)) + header
+    if magic == MAGIC:
+        return prefix + payload + blake3.blake3(prefix + payload).digest()
     return prefix + blake3.blake3(prefix).digest() + payload
 
 
@@ -53,7 +56,6 @@ def binary_header(
     payload_size: int = len(PAYLOAD),
     duration: float = float("nan"),
     flags: int = 0,
-    digest: bytes = blake3.blake3(PAYLOAD).digest(),
     strings: tuple[bytes, ...] = (KEY.encode(), b"env.t", b"1", b"r"),
     refs: bytes = b"",
     lengths: tuple[int, ...] | None = None,
@@ -61,9 +63,7 @@ def binary_header(
     """A format 2 header from its fields; `lengths` may disagree with the strings."""
     if lengths is None:
         lengths = (*map(len, strings), len(refs))
-    fixed = struct.pack(
-        "<dQdB32sHHHHI", created_at, payload_size, duration, flags, digest, *lengths
-    )
+    fixed = struct.pack("<dQdBHHHHI", created_at, payload_size, duration, flags, *lengths)
     return fixed + b"".join(strings) + refs
 
 
@@ -130,7 +130,6 @@ def test_the_binary_header_round_trips() -> None:
     payload_size=st.integers(0, 2**64 - 1),
     duration=st.floats(),
     flags=st.integers(0, 255),
-    digest=st.binary(min_size=32, max_size=32),
     strings=st.tuples(*[st.binary(max_size=70)] * 4),
     refs=st.binary(max_size=40) | json_values.map(lambda v: json.dumps(v).encode()),
     lengths=st.none() | st.tuples(*[st.integers(0, 0xFFFF)] * 4, st.integers(0, 2**32 - 1)),
@@ -140,7 +139,6 @@ def test_sealed_binary_headers_of_any_fields_are_a_problem_or_the_entry(
     payload_size: int,
     duration: float,
     flags: int,
-    digest: bytes,
     strings: tuple[bytes, ...],
     refs: bytes,
     lengths: tuple[int, ...] | None,
@@ -150,7 +148,6 @@ def test_sealed_binary_headers_of_any_fields_are_a_problem_or_the_entry(
         payload_size=payload_size,
         duration=duration,
         flags=flags,
-        digest=digest,
         strings=strings,
         refs=refs,
         lengths=lengths,
@@ -159,7 +156,7 @@ def test_sealed_binary_headers_of_any_fields_are_a_problem_or_the_entry(
     if isinstance(decoded, EntryProblem):
         return
     # It decoded: then every field was one the format allows, and says what it held.
-    assert bytes(decoded.payload) == PAYLOAD and digest == blake3.blake3(PAYLOAD).digest()
+    assert bytes(decoded.payload) == PAYLOAD
     assert strings[0] == KEY.encode() and flags == 0 and payload_size == len(PAYLOAD)
     assert decoded.created_at == created_at and math.isfinite(created_at)
     assert (decoded.task, decoded.cache_version, decoded.producer) == tuple(

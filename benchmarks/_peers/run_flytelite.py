@@ -166,13 +166,14 @@ async def _hold(n: int, child: Any) -> float:
 
 def read_unpickle_loop(paths: list[Path]) -> list[Any]:
     """open/read/pickle.loads over flytelite's entry files: the payload follows
-    magic (8 bytes), the header's length (u32), the header, and a 32-byte seal."""
+    magic (8 bytes), the header's length (u32) and the header, and a 32-byte seal
+    follows it."""
     values = []
     for path in paths:
         with open(path, "rb") as f:
             data = f.read()
         (header_len,) = struct.unpack_from("<I", data, 8)
-        values.append(pickle.loads(memoryview(data)[12 + header_len + 32 :]))
+        values.append(pickle.loads(memoryview(data)[12 + header_len : -32]))
     return values
 
 

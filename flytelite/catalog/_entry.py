@@ -1,15 +1,15 @@
 """The on-store format of one cache entry.
 
-One entry is one object::
+One entry is one object (format 2)::
 
-    magic (8 bytes) | header length (u32 LE) | header | seal (32 bytes) | payload
+    magic (8 bytes) | header length (u32 LE) | header | payload | seal (32 bytes)
 
-The header (format 2, binary, little-endian) is a fixed part, then four UTF-8
-strings and the refs::
+The header is binary, little-endian: a fixed part, then four UTF-8 strings and the
+refs::
 
     created_at f64 | payload size u64 | duration f64 (NaN: not recorded) | flags u8 |
-    payload blake3 (32 bytes) | the lengths of: key u16, task u16, cache version u16,
-    producer u16, refs u32 | key | task | cache version | producer | refs (JSON)
+    the lengths of: key u16, task u16, cache version u16, producer u16, refs u32 |
+    key | task | cache version | producer | refs (JSON)
 
 `created_at` is seconds since the epoch, the producer is the run that wrote the
 entry, the duration how long its body took, and the refs (absent when empty) the
@@ -18,16 +18,16 @@ large, large buffers pickled out of band (numpy arrays), and the files of
 `fl.File` / `fl.Dir` outputs. Each blob is checked against its digest when read.
 The header is parsed with one `struct` call and slices: a hit costs no JSON.
 
-The seal covers magic, length and header; since the header carries the payload's
-digest, the seal vouches for the whole object. Unsigned, the seal is blake3 of
-those bytes. With a secret, it is their HMAC-SHA256, and flag bit 0 says so: a
-reader that holds the secret refuses unsigned or wrongly signed entries, so a
-writable shared store cannot make it unpickle anything. A reader checks
-everything before it unpickles: a torn, corrupt, foreign or refused object is
-reported as a problem, never loaded.
+The seal covers every byte before it, so one hash vouches for header and payload
+(which stays under 1 MiB: larger pickles are blobs). Unsigned, the seal is
+blake3; with a secret, HMAC-SHA256, and flag bit 0 says so: a reader that holds
+the secret refuses unsigned or wrongly signed entries, so a writable shared store
+cannot make it unpickle anything. A reader checks everything before it unpickles:
+a torn, corrupt, foreign or refused object is reported as a problem, never loaded.
 
-Format 1 (magic `FLTLENT\\x01`, a JSON header with the same fields) is still read,
-so a cache written before format 2 keeps its entries; it is never written.
+Format 1 (magic `FLTLENT\\x01`: a JSON header with the payload's blake3, a seal over
+magic, length and header, then the payload) is still read, so a cache written
+before format 2 keeps its entries; it is never written.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ MAGIC_V1 = b"FLTLENT\x01"
 FORMAT_VERSION = 2
 _LEN = struct.Struct("<I")
 _PREFIX = len(MAGIC) + _LEN.size
-_FIXED = struct.Struct("<dQdB32sHHHHI")
+_FIXED = struct.Struct("<dQdBHHHHI")
 _SIGNED = 1  # flag bit 0: the seal is an HMAC-SHA256
 _SEAL = 32
 _MAX_HEADER = 1 << 20
@@ -115,12 +115,19 @@ def _digest(payload: bytes | memoryview) -> bytes:
     return blake3.blake3(payload, max_threads=threads).digest()
 
 
-def _seal(prefix: bytes, secret: bytes | None) -> bytes:
+def _seal(parts: tuple[bytes | memoryview, ...], secret: bytes | None) -> bytes:
+    """blake3 of the parts one after another, or their HMAC-SHA256 with `secret`."""
     if secret is None:
-        return blake3.blake3(prefix).digest()
+        h = blake3.blake3()
+        for part in parts:
+            h.update(part)
+        return h.digest()
     import hmac  # lazily: only signed caches need it
 
-    return hmac.new(secret, prefix, "sha256").digest()
+    mac = hmac.new(secret, None, "sha256")
+    for part in parts:
+        mac.update(part)
+    return mac.digest()
 
 
 @dataclass(frozen=True)
@@ -215,13 +222,12 @@ def encode_entry(
         len(payload),
         float(duration) if timed and duration is not None else math.nan,
         0 if secret is None else _SIGNED,
-        _digest(payload),
         *map(len, strings),
         len(refs_json),
     )
     header = b"".join([fixed, *strings, refs_json])
     prefix = MAGIC + _LEN.pack(len(header)) + header
-    return [prefix + _seal(prefix, secret), payload]
+    return [prefix, payload, _seal((prefix, payload), secret)]
 
 
 class Header(NamedTuple):
@@ -233,7 +239,8 @@ class Header(NamedTuple):
     producer: str
     created_at: float
     payload_size: int
-    payload_digest: bytes
+    payload_digest: bytes | None
+    """The payload's blake3 (format 1 only; format 2's seal covers the payload)."""
     signed: bool
     refs: tuple[BlobRef, ...]
     duration: float | None
@@ -249,12 +256,13 @@ class Header(NamedTuple):
             "created_at": self.created_at,
             "producer": self.producer,
             "payload_size": self.payload_size,
-            "payload_blake3": self.payload_digest.hex(),
             "seal": "hmac-sha256" if self.signed else "plain",
             "refs": self.refs,
         }
         if self.duration is not None:
             fields["duration"] = self.duration
+        if self.payload_digest is not None:
+            fields["payload_blake3"] = self.payload_digest.hex()
         return fields
 
 
@@ -269,11 +277,13 @@ def _split(data: bytes | memoryview) -> tuple[bytes, Header, int]:
     if header_len > _MAX_HEADER:
         raise EntryProblem("corrupt")
     end = _PREFIX + header_len
-    if len(data) < end + _SEAL:
+    if len(data) < end:
         raise EntryProblem("truncated")
     prefix = bytes(data[:end])
     if magic == MAGIC:
         return prefix, _parse(prefix), end
+    if len(data) < end + _SEAL:
+        raise EntryProblem("truncated")
     return prefix, _parse_v1(prefix), end
 
 
@@ -286,7 +296,6 @@ def _parse(prefix: bytes) -> Header:
         payload_size,
         duration,
         flags,
-        payload_digest,
         n_key,
         n_task,
         n_version,
@@ -322,7 +331,7 @@ def _parse(prefix: bytes) -> Header:
         producer,
         created_at,
         payload_size,
-        payload_digest,
+        None,
         bool(flags & _SIGNED),
         refs,
         None if math.isnan(duration) else duration,
@@ -438,24 +447,54 @@ def decode_entry(
 def _checked(
     data: bytes | memoryview, key: str, secret: bytes | None
 ) -> tuple[Header, bytes | memoryview]:
-    """The header and payload of stored bytes, once framing, seal, key and payload
-    digest are checked."""
+    """The header and payload of stored bytes, once framing, seal and key are checked."""
     prefix, header, end = _split(data)
-    seal = data[end : end + _SEAL]
+    if header.format == 1:
+        return _checked_v1(data, prefix, header, end, key, secret)
+    stop = end + header.payload_size
+    if len(data) != stop + _SEAL:
+        raise EntryProblem("truncated" if len(data) < stop + _SEAL else "corrupt")
+    view = memoryview(data)
+    _verify(header, view[stop:], (view[:stop],), secret)
+    if header.key != key:
+        raise EntryProblem("foreign key")
+    # Small payloads are sliced (a copy costs less than a view); large ones are viewed.
+    payload = data[end:stop] if header.payload_size < _BIG_PAYLOAD else view[end:stop]
+    return header, payload
+
+
+def _verify(
+    header: Header,
+    seal: bytes | memoryview,
+    parts: tuple[bytes | memoryview, ...],
+    secret: bytes | None,
+) -> None:
+    """Check the seal over `parts`: signed with `secret` if given, else plain blake3."""
     if secret is not None:
         import hmac
 
-        if not header.signed or not hmac.compare_digest(seal, _seal(prefix, secret)):
+        if not header.signed or not hmac.compare_digest(seal, _seal(parts, secret)):
             raise EntryProblem("signature refused")
     elif header.signed:
         raise EntryProblem("signature refused")  # signed by a writer whose secret we lack
-    elif seal != _seal(prefix, None):
+    elif seal != _seal(parts, None):
         raise EntryProblem("corrupt")
+
+
+def _checked_v1(
+    data: bytes | memoryview,
+    prefix: bytes,
+    header: Header,
+    end: int,
+    key: str,
+    secret: bytes | None,
+) -> tuple[Header, bytes | memoryview]:
+    """Format 1: a seal over magic, length and header, then the payload with its digest
+    in the header."""
+    _verify(header, data[end : end + _SEAL], (prefix,), secret)
     if header.key != key:
         raise EntryProblem("foreign key")
-    start = end + _SEAL
-    # Small payloads are sliced (a copy costs less than a view); large ones are viewed.
-    payload = data[start:] if len(data) - start < _BIG_PAYLOAD else memoryview(data)[start:]
+    payload = memoryview(data)[end + _SEAL :]
     if len(payload) != header.payload_size:
         raise EntryProblem("truncated")
     if _digest(payload) != header.payload_digest:
