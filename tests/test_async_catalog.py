@@ -624,3 +624,35 @@ def test_a_users_client_with_the_capability_gets_the_same_miss_reasons(
     builtin = asyncio.run(lookups(inner, second, third))
     assert builtin == ["input 'x' changed", "entry unreadable: foreign format"]
     assert mine == (builtin if explains else [None, None])
+
+
+@pytest.mark.parametrize("kind", ["local folder, read inline", "subclass, read by the queue"])
+def test_lookup_gives_what_download_gives(tmp_path: Path, kind: str) -> None:
+    """`lookup(key)` is `download(DownloadRequest(key))`'s one result: hits with their
+    outputs, misses with their reasons, expiry by `max_age`; before `start`, an error."""
+    catalog = (
+        FsspecCatalog(str(tmp_path)) if kind.startswith("local") else SlowCatalog(str(tmp_path))
+    )
+    stored, absent = Key("env.t", "1", {"x": 1}), Key("env.t", "1", {"x": 2})
+    catalog.put(stored, {"value": 1}, producer="earlier")
+
+    async def main() -> None:
+        client = AsyncCatalogClient(catalog)
+        with pytest.raises(fl.CatalogNotStartedError):
+            await client.lookup(stored)
+        async with client:
+            for key, max_age in ((stored, None), (absent, None), (stored, 0.0)):
+                one = await client.lookup(key, max_age)
+                (batch,) = (await client.download(DownloadRequest(key, max_age))).results
+                assert (one.status, one.outputs, one.reason) == (
+                    batch.status,
+                    batch.outputs,
+                    batch.reason,
+                )
+            assert (await client.lookup(stored)).outputs == {"value": 1}
+            assert (await client.lookup(absent)).status is MISS
+            expired = await client.lookup(stored, 0.0)
+            assert expired.status is MISS and expired.reason is not None
+            assert expired.reason.kind is fl.catalog.MissKind.EXPIRED
+
+    asyncio.run(main())

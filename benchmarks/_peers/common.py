@@ -39,6 +39,54 @@ def progress(message: str) -> None:
     print(f"[bench]   {message}", file=sys.stderr, flush=True)
 
 
+# -- bodies that count their executions (for caches called in a plain loop) -------------
+
+CALLS = [0]
+"""How many counted bodies ran since `cached_loop` (or a check) reset it."""
+
+
+def add_one_counted(x: int) -> int:
+    CALLS[0] += 1
+    return x + 1
+
+
+def array_size(a: Any) -> int:
+    CALLS[0] += 1
+    return int(a.size)
+
+
+def big_bytes(size: int) -> bytes:
+    CALLS[0] += 1
+    return bytes(size)
+
+
+def cached_loop(cached: Any, n: int, executions: int) -> int:
+    """Call `cached(i)` for i < n; exactly `executions` bodies must have run."""
+    CALLS[0] = 0
+    total = sum(cached(i) for i in range(n))
+    assert CALLS[0] == executions, f"{CALLS[0]} bodies ran, expected {executions}"
+    return total
+
+
+def no_body_ran(call: Callable[[], Any]) -> Callable[[], Any]:
+    """`call`, asserting that it ran no counted body (a hit)."""
+
+    def checked() -> Any:
+        CALLS[0] = 0
+        value = call()
+        assert CALLS[0] == 0, "the body ran again"
+        return value
+
+    return checked
+
+
+def equals(expected: Any) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        assert value == expected, value
+
+    return check
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     """Wall seconds of `fn()` and its result, starting from a collected heap."""
     gc.collect()

@@ -17,42 +17,22 @@ from typing import Any
 import common
 import diskcache
 import numpy as np
-from common import Ctx, best_of, expected_sum, timed
-
-CALLS = [0]
-
-
-def add_one_counted(x: int) -> int:
-    CALLS[0] += 1
-    return x + 1
-
-
-def array_size(a: np.ndarray) -> int:
-    CALLS[0] += 1
-    return int(a.size)
-
-
-def big_bytes(size: int) -> bytes:
-    CALLS[0] += 1
-    return bytes(size)
-
-
-def cached_loop(cached: Any, n: int, executions: int) -> int:
-    CALLS[0] = 0
-    total = sum(cached(i) for i in range(n))
-    assert CALLS[0] == executions, f"{CALLS[0]} bodies ran, expected {executions}"
-    return total
+from common import (
+    Ctx,
+    add_one_counted,
+    array_size,
+    best_of,
+    big_bytes,
+    cached_loop,
+    equals,
+    expected_sum,
+    no_body_ran,
+    timed,
+)
 
 
 def cache(ctx: Ctx, name: str) -> diskcache.Cache:
     return diskcache.Cache(str(ctx.folders.fresh(name)))
-
-
-def equals(expected: Any) -> Any:
-    def check(value: Any) -> None:
-        assert value == expected, value
-
-    return check
 
 
 def hit(ctx: Ctx) -> dict[str, Any]:
@@ -81,23 +61,11 @@ def big(ctx: Ctx) -> dict[str, Any]:
     with cache(ctx, "diskcache-big") as store:
         cached_size = store.memoize()(array_size)
         cached_size(array)  # populate (diskcache keys the array by its pickle)
-
-        def array_hit() -> int:
-            CALLS[0] = 0
-            size: int = cached_size(array)
-            assert CALLS[0] == 0, "the body ran again"
-            return size
-
+        array_hit = no_body_ran(lambda: cached_size(array))
         array_s = best_of(array_hit, ctx.repeats, equals(array.size))
         cached_bytes = store.memoize()(big_bytes)
         cached_bytes(common.BYTES_SIZE)  # populate
-
-        def bytes_hit() -> int:
-            CALLS[0] = 0
-            size = len(cached_bytes(common.BYTES_SIZE))
-            assert CALLS[0] == 0, "the body ran again"
-            return size
-
+        bytes_hit = no_body_ran(lambda: len(cached_bytes(common.BYTES_SIZE)))
         bytes_s = best_of(bytes_hit, ctx.repeats, equals(common.BYTES_SIZE))
     return {"array_s": array_s, "bytes_s": bytes_s}
 
