@@ -390,23 +390,28 @@ def test_a_failed_holder_lets_the_next_caller_execute(tmp_path: Path) -> None:
 
 
 def test_small_local_entries_skip_the_queues_and_large_ones_use_them(tmp_path: Path) -> None:
-    small, large = keys(2)
+    # Small: inline. Medium (over `inline_io_below`, in the entry): queued. Large (a blob):
+    # queued.
+    small, medium, large = keys(3)
+    outputs = ["tiny", b"y" * 300_000, b"x" * (1 << 20)]
 
     async def main(config: CatalogConfig) -> dict[str, int]:
         folder = tmp_path / str(config.inline_io_below)
         async with AsyncCatalogClient(FsspecCatalog(str(folder)), config) as client:
             written = await client.upload(
-                UploadRequest(small, "tiny"), UploadRequest(large, b"x" * (1 << 20))
+                *(UploadRequest(k, v) for k, v in zip((small, medium, large), outputs))
             )
-            assert [r.status for r in written.results] == [POPULATED, POPULATED]
-            found = await client.download(DownloadRequest(small), DownloadRequest(large))
-            assert [r.outputs for r in found.results] == ["tiny", b"x" * (1 << 20)]
+            assert [r.status for r in written.results] == [POPULATED] * 3
+            found = await client.download(*(DownloadRequest(k) for k in (small, medium, large)))
+            assert [r.outputs for r in found.results] == outputs
+            assert (await client.lookup(medium)).outputs == outputs[1]
             return client.stats()
 
     inline = asyncio.run(main(CatalogConfig()))
-    assert inline["reader_submitted"] == 1 and inline["writer_submitted"] == 1  # the large one
+    assert inline["reader_submitted"] == 3  # the medium one (twice) and the large one
+    assert inline["writer_submitted"] == 2
     queued = asyncio.run(main(CatalogConfig(inline_io_below=0)))
-    assert queued["reader_submitted"] == 2  # every read through the reader queue
+    assert queued["reader_submitted"] == 4  # every read through the reader queue
 
 
 def test_a_held_reservation_outlives_a_blocked_event_loop(tmp_path: Path) -> None:

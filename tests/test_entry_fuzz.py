@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import struct
 from pathlib import Path
 from typing import Any
@@ -295,3 +296,25 @@ def test_deeply_nested_index_and_reservation_objects_are_ignored(tmp_path: Path)
     folder.mkdir(parents=True)
     (folder / f"{1:012d}").write_bytes(deep)
     assert catalog.get_or_extend_reservation(key, "me", 1.0).status.value == "ACQUIRED"
+
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.complex_numbers()
+flat = scalars | st.lists(scalars, max_size=70) | st.tuples(scalars, scalars)
+flat = flat | st.dictionaries(st.text(max_size=5) | st.integers(), scalars, max_size=70)
+
+
+class Number(int):
+    """Not a builtin: pickled by cloudpickle, whatever its value."""
+
+
+@given(flat)
+def test_outputs_pickled_without_cloudpickle_load_back_the_same(value: Any) -> None:
+    from flytelite.catalog._entry import dump_outputs
+
+    pickled = dump_outputs(value)
+    assert not pickled.sources
+    loaded = pickle.loads(pickled.payload)
+    assert repr(loaded) == repr(value) and type(loaded) is type(value)  # NaN, -0.0 too
+    wrapped = dump_outputs([Number(7), value])
+    again = pickle.loads(wrapped.payload)
+    assert type(again[0]) is Number and again[0] == 7
