@@ -41,6 +41,8 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC"
 _CREATE_FLAGS = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 )
+_JOIN_BYTES = 1 << 16
+"""Parts of an object up to this size in all are joined and written with one call."""
 
 
 def safe_name(name: str) -> str:
@@ -149,6 +151,8 @@ class LocalStore:
             self._made.discard(folder)  # the folder was removed under us (cache clear)
             raise
         try:
+            if len(parts) > 1 and sum(len(part) for part in parts) <= _JOIN_BYTES:
+                parts = (b"".join(parts),)  # one write: a small entry's syscalls cost more
             try:
                 for part in parts:
                     view = memoryview(part)
