@@ -63,6 +63,14 @@ _calling: ContextVar[ReportRow | None] = ContextVar("flytelite_calling", default
 """The row of the task call whose body is running in this context (a call's parent)."""
 
 
+_TURN_EVERY = 64
+"""Calls one asyncio task makes in a row before it gives the event loop a turn. A call
+that finishes without suspending (a hit read inline, a body that awaits nothing) never
+yields: a map's worker, or any loop of awaited calls, would otherwise hold the loop for
+the whole map, starving its timers (the progress view, batched usage and index writes),
+its other workers and the consumer of its results (which then pile up in memory)."""
+
+
 def _direct(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     """Whether a call's body can be awaited as it is: async, on the loop, called with
     every parameter positionally, no retries and no timeout."""
@@ -148,6 +156,8 @@ class Engine:
         self._memo: RunCatalog
         self._ships: bool | None = None
         self._tracer: RunTracer | None = None  # set by `run` when tracing is on
+        self._streak_task: asyncio.Task[Any] | None = None  # the task making calls in a row
+        self._streak = 0
 
     # -- the Runner interface, used by tasks ------------------------------------------
 
@@ -251,6 +261,16 @@ class Engine:
         inputs: dict[str, Any] | None = None,
         node: str | None = None,
     ) -> Any:
+        # The run's loop given, when on its thread: no second look-up of the running loop.
+        me = asyncio.current_task(self._loop if self.in_loop_thread() else None)
+        assert me is not None
+        if me is self._streak_task:
+            self._streak += 1
+            if self._streak >= _TURN_EVERY:
+                self._streak = 0
+                await asyncio.sleep(0)  # the loop's turn (see _TURN_EVERY)
+        else:
+            self._streak_task, self._streak = me, 1
         row = ReportRow(
             task.name,
             spec_cache=CacheStatus.SKIPPED if task.has_spec else None,
@@ -267,9 +287,6 @@ class Engine:
         tracer = self._tracer
         span = None if tracer is None else tracer.start(row, task)
         started = _perf()
-        # The run's loop given, when on its thread: no second look-up of the running loop.
-        me = asyncio.current_task(self._loop if self.in_loop_thread() else None)
-        assert me is not None
         active = self._active
         active[me] = active.get(me, 0) + 1
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -205,6 +206,72 @@ def test_cached_map_items_hit_on_the_next_run() -> None:
     assert run.outputs == list(range(10))
     assert sorted(executed) == list(range(10))
     assert {r.cache for r in run.report.by_task("cached")} == {fl.CacheStatus.HIT}
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["uncached", "hits"])
+def test_calls_that_never_suspend_still_let_the_loop_run(cached: bool) -> None:
+    # A hit read inline and a body that awaits nothing finish without suspending: the
+    # map must still give the loop turns, so that its results are consumed (and
+    # freed) as they come and timers and other tasks run, instead of after the last call.
+    n = 2_000
+    pulled = [0]
+    ticked: list[int] = []  # how many items had been taken when the callback ran
+
+    def items() -> Iterator[int]:
+        for i in range(n):
+            pulled[0] = i + 1
+            if i == 0:  # a callback scheduled once the map is under way
+                asyncio.get_running_loop().call_soon(lambda: ticked.append(pulled[0]))
+            yield i
+
+    @env.task(cache=cached, cache_version="1" if cached else None)
+    async def instant(i: int) -> int:
+        return i + 1
+
+    @env.task
+    async def root() -> tuple[int, int]:
+        pulled[0] = 0
+        ticked.clear()
+        first = 0
+        total = 0
+        async for r in fl.map.aio(instant, items()):
+            first = first or pulled[0]
+            total += r
+        assert total == n * (n + 1) // 2
+        return ticked[0], first
+
+    if cached:
+        fl.run(root)  # every call a miss, then written: the run below is all hits
+    run = fl.run(root)
+    ticked_at, first_result_at = run.outputs
+    assert ticked_at < 200, f"the loop had no turn until {ticked_at} calls were made"
+    assert first_result_at < 400, f"the first result came after {first_result_at} calls"
+    if cached:
+        assert {r.cache for r in run.report.by_task(instant.name)} == {fl.CacheStatus.HIT}
+
+
+def test_a_loop_of_awaited_calls_lets_sibling_tasks_run() -> None:
+    made = [0]
+
+    @env.task
+    async def instant(i: int) -> int:
+        made[0] += 1
+        return i
+
+    @env.task
+    async def root() -> int:
+        async def calls() -> int:
+            return sum([await instant(i) for i in range(1_000)])
+
+        async def sibling() -> int:
+            await asyncio.sleep(0)  # started with the loop; resumes on its next turn
+            return made[0]
+
+        _, seen = await asyncio.gather(calls(), sibling())
+        return seen
+
+    seen = fl.run(root).outputs
+    assert seen < 200, f"a sibling task waited for {seen} calls to be made"
 
 
 def test_concurrency_zero_means_no_limit() -> None:
