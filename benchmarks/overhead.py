@@ -285,9 +285,9 @@ def run_flyte(n: int, repeats: int, folders: Folders) -> FlytePeer:
     original_cache_dir = LocalDB.__dict__["_get_cache_dir"]
 
     def use_cache(folder: Path) -> None:
-        LocalDB.close_sync()  # the next lookup connects to the new folder
-        if LocalDB._conn is not None:  # an aiosqlite connection, bound to its loop
-            raise RuntimeError("flyte's async cache connection cannot be redirected")
+        # Both connections closed (the aiosqlite one, with aiosqlite installed, outlives
+        # a run's loop): the next lookup connects to the new folder.
+        asyncio.run(LocalDB.close())
         LocalDB._get_cache_dir = staticmethod(lambda: folder)
 
     def run(task: Any, n: int, executions: int) -> float:

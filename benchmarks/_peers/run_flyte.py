@@ -156,9 +156,9 @@ async def dag(nodes: int) -> int:
 
 def use_cache(folder: Path) -> None:
     """Point flyte's local cache at `folder` (the next lookup connects there)."""
-    LocalDB.close_sync()
-    if LocalDB._conn is not None:  # an aiosqlite connection, bound to its loop
-        raise RuntimeError("flyte's async cache connection cannot be redirected")
+    # Both connections closed (the aiosqlite one, with aiosqlite installed, outlives
+    # a run's loop): the next lookup connects to the new folder.
+    asyncio.run(LocalDB.close())
     LocalDB._get_cache_dir = staticmethod(lambda: folder)
 
 
